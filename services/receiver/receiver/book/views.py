@@ -1,0 +1,190 @@
+"""Read-only views of books: depth, BBO, spread, mid, imbalance, queues, and the consolidated book.
+
+Views are plain msgspec Structs with prices both raw (fixed-point 1e-9) and as exact decimal strings, the
+one place where prices are converted for people to read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from itertools import islice
+
+import msgspec
+
+from receiver.book.book import ASK, BID, OrderBook
+from receiver.book.level import PriceLevel
+from receiver.book.market import Market
+
+PRICE_SCALE = 1_000_000_000
+
+
+def format_price(raw: int) -> str:
+    """Exact decimal text of a fixed-point price: 65400000000 -> "65.4"."""
+    whole, fraction = divmod(abs(raw), PRICE_SCALE)
+    sign = "-" if raw < 0 else ""
+    if not fraction:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{fraction:09d}".rstrip("0")
+
+
+class LevelView(msgspec.Struct, frozen=True):
+    """One price level: aggregate size and order count (0 for a top-of-book venue's level)."""
+
+    price: str
+    price_raw: int
+    size: int
+    count: int
+
+
+class QueuedOrder(msgspec.Struct, frozen=True):
+    """An order in a level's queue, front first."""
+
+    order_id: int
+    size: int
+
+
+class QueuePosition(msgspec.Struct, frozen=True):
+    """Where one order waits: its level, its place (0 = front) and the size queued ahead of it."""
+
+    order_id: int
+    side: str
+    price: str
+    position: int
+    size_ahead: int
+    size: int
+
+
+class BookView(msgspec.Struct, frozen=True):
+    """A book at an event boundary. ``publisher_id`` is None for the consolidated book of an instrument."""
+
+    instrument_id: int
+    symbol: str
+    publisher_id: int | None
+    orders: int
+    bid_levels: int
+    ask_levels: int
+    crossed: bool
+    locked: bool
+    crossed_since_ns: int | None
+    maybe_bad: bool
+    best_bid: LevelView | None
+    best_ask: LevelView | None
+    spread: str | None
+    mid: str | None
+    imbalance: float | None
+    """(bid size - ask size) / (bid size + ask size) at the best prices, in [-1, 1]."""
+    bids: list[LevelView]
+    asks: list[LevelView]
+
+
+def level_view(level: PriceLevel) -> LevelView:
+    """A level as a view."""
+    return LevelView(format_price(level.price), level.price, level.size, level.count)
+
+
+def top_levels(book: OrderBook, side: int, depth: int) -> list[PriceLevel]:
+    """The best ``depth`` levels of one side, best first."""
+    levels = book.bids if side == BID else book.asks
+    prices = levels.keys()
+    chosen = reversed(prices[-depth:]) if side == BID else prices[:depth]
+    return [levels[price] for price in chosen]
+
+
+def merged_levels(books: Sequence[OrderBook], side: int, depth: int) -> list[LevelView]:
+    """Best ``depth`` levels across books, sizes and counts summed where prices are equal."""
+    totals: dict[int, list[int]] = {}
+    for book in books:
+        for level in top_levels(book, side, depth):
+            total = totals.setdefault(level.price, [0, 0])
+            total[0] += level.size
+            total[1] += level.count
+    prices = sorted(totals, reverse=side == BID)[:depth]
+    return [LevelView(format_price(p), p, totals[p][0], totals[p][1]) for p in prices]
+
+
+def _spread_mid_imbalance(
+    bid: LevelView | None, ask: LevelView | None
+) -> tuple[str | None, str | None, float | None]:
+    if bid is None or ask is None:
+        return None, None, None
+    spread = format_price(ask.price_raw - bid.price_raw)
+    mid = str((Decimal(bid.price_raw + ask.price_raw) / 2 / PRICE_SCALE).normalize())
+    total = bid.size + ask.size
+    imbalance = (bid.size - ask.size) / total if total else None
+    return spread, mid, imbalance
+
+
+def _distinct_prices(books: Iterable[OrderBook], side: int) -> int:
+    prices: set[int] = set()
+    for book in books:
+        prices.update((book.bids if side == BID else book.asks).keys())
+    return len(prices)
+
+
+def book_view(market: Market, instrument_id: int, publisher_id: int | None, depth: int) -> BookView:
+    """One publisher's book, or the consolidated book of the instrument when ``publisher_id`` is None."""
+    books = market.instrument_books(instrument_id)
+    if publisher_id is not None:
+        books = [book for book in books if book.publisher_id == publisher_id]
+    if not books:
+        raise KeyError((instrument_id, publisher_id))
+    bids = merged_levels(books, BID, max(depth, 1))
+    asks = merged_levels(books, ASK, max(depth, 1))
+    best_bid = bids[0] if bids else None
+    best_ask = asks[0] if asks else None
+    spread, mid, imbalance = _spread_mid_imbalance(best_bid, best_ask)
+    crossing = market.crossing(instrument_id, publisher_id)
+    return BookView(
+        instrument_id=instrument_id,
+        symbol=market.symbol(instrument_id),
+        publisher_id=publisher_id,
+        orders=sum(len(book.orders) for book in books),
+        bid_levels=_distinct_prices(books, BID) if len(books) > 1 else len(books[0].bids),
+        ask_levels=_distinct_prices(books, ASK) if len(books) > 1 else len(books[0].asks),
+        crossed=crossing.crossed,
+        locked=crossing.locked,
+        crossed_since_ns=crossing.since_ns,
+        maybe_bad=any(book.maybe_bad for book in books),
+        best_bid=best_bid,
+        best_ask=best_ask,
+        spread=spread,
+        mid=mid,
+        imbalance=imbalance,
+        bids=bids[:depth],
+        asks=asks[:depth],
+    )
+
+
+def market_views(market: Market, depth: int, per_publisher: bool = True) -> list[BookView]:
+    """For each instrument: its consolidated book, then (optionally) each publisher's book."""
+    views = []
+    for instrument_id in market.instruments():
+        views.append(book_view(market, instrument_id, None, depth))
+        if per_publisher:
+            for book in market.instrument_books(instrument_id):
+                views.append(book_view(market, instrument_id, book.publisher_id, depth))
+    return views
+
+
+def level_orders(book: OrderBook, side: int, price: int) -> list[QueuedOrder]:
+    """The orders queued at one price, front of the queue first."""
+    level = book.levels(side).get(price)
+    if level is None:
+        return []
+    return [QueuedOrder(order_id, size) for order_id, size in level.orders.items()]
+
+
+def queue_position(book: OrderBook, order_id: int) -> QueuePosition:
+    """Where an order waits in its level's queue. Raises KeyError for an unknown order."""
+    levels, price = book.orders[order_id]
+    level: PriceLevel = levels[price]
+    ahead = list(islice(level.orders.values(), level.queue_position(order_id)))
+    return QueuePosition(
+        order_id=order_id,
+        side="B" if levels is book.bids else "A",
+        price=format_price(price),
+        position=len(ahead),
+        size_ahead=sum(ahead),
+        size=level.orders[order_id],
+    )

@@ -1,0 +1,1 @@
+"""Sender service: reads DBN MBO files and streams their records over TCP."""

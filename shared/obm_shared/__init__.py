@@ -1,0 +1,1 @@
+"""Wire schema and framing of the sender -> receiver record stream."""
