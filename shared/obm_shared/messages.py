@@ -36,7 +36,7 @@ class StreamMetadata(msgspec.Struct, frozen=True):
     dbn_version: int
 
 
-class Handshake(msgspec.Struct, frozen=True, tag="hello"):
+class Handshake(msgspec.Struct, frozen=True, tag="hello", array_like=True):
     """First message of a stream."""
 
     protocol_version: int
@@ -68,14 +68,14 @@ class RecordBatch(msgspec.Struct, frozen=True, tag="batch", array_like=True):
         return cls(seq=seq, first_index=first_index, records=array.tobytes())
 
 
-class EndOfStream(msgspec.Struct, frozen=True, tag="end"):
+class EndOfStream(msgspec.Struct, frozen=True, tag="end", array_like=True):
     """Last message of a complete stream: the sender's totals."""
 
     records_sent: int
     batches_sent: int
 
 
-class StreamError(msgspec.Struct, frozen=True, tag="error"):
+class StreamError(msgspec.Struct, frozen=True, tag="error", array_like=True):
     """Last message of a stream the sender had to abandon."""
 
     reason: str

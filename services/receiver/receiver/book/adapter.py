@@ -90,3 +90,35 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
     accounting.ignored += ignored
     accounting.modify_unknown_as_add += as_add
     accounting.events += events
+
+
+class EventAligner:
+    """Cuts record arrays at event boundaries, so a book is only ever observed between complete events.
+
+    Records after the last F_LAST of an array are held back and prepended to the next array.
+    """
+
+    def __init__(self) -> None:
+        self._pending: MboArray | None = None
+
+    def slices(self, records: MboArray, target: int) -> list[MboArray]:
+        """Complete events only, in slices of about ``target`` records (an event is never split)."""
+        if self._pending is not None and len(self._pending):
+            records = np.concatenate([self._pending, records])
+        event_ends = np.flatnonzero(records["flags"] & F_LAST) + 1
+        complete = int(event_ends[-1]) if len(event_ends) else 0
+        self._pending = records[complete:]
+        slices = []
+        start = 0
+        while start < complete:
+            cut = event_ends[np.searchsorted(event_ends, start + target, side="right") - 1]
+            if cut <= start:  # one event longer than target
+                cut = event_ends[np.searchsorted(event_ends, start, side="right")]
+            slices.append(records[start:cut])
+            start = int(cut)
+        return slices
+
+    def flush(self) -> MboArray | None:
+        """The records of an unfinished last event (applied as they are at the end of a stream)."""
+        pending, self._pending = self._pending, None
+        return pending if pending is not None and len(pending) else None

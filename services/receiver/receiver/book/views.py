@@ -156,10 +156,15 @@ def book_view(market: Market, instrument_id: int, publisher_id: int | None, dept
     )
 
 
-def market_views(market: Market, depth: int, per_publisher: bool = True) -> list[BookView]:
-    """For each instrument: its consolidated book, then (optionally) each publisher's book."""
+def market_views(
+    market: Market, depth: int, per_publisher: bool = True, only: int | None = None
+) -> list[BookView]:
+    """For each instrument (or ``only`` that one): its consolidated book, then optionally each publisher's.
+    Raises KeyError for an instrument without a book."""
+    if only is not None and only not in market.by_instrument:
+        raise KeyError(only)
     views = []
-    for instrument_id in market.instruments():
+    for instrument_id in market.instruments() if only is None else [only]:
         views.append(book_view(market, instrument_id, None, depth))
         if per_publisher:
             for book in market.instrument_books(instrument_id):
@@ -187,4 +192,49 @@ def queue_position(book: OrderBook, order_id: int) -> QueuePosition:
         position=len(ahead),
         size_ahead=sum(ahead),
         size=level.orders[order_id],
+    )
+
+
+class EventView(msgspec.Struct, frozen=True):
+    """The consolidated book of one instrument right after an event (an F_LAST record)."""
+
+    ts_event: int
+    ts_recv: int
+    sequence: int
+    instrument_id: int
+    symbol: str
+    best_bid: LevelView | None
+    best_ask: LevelView | None
+    bids: list[LevelView]
+    asks: list[LevelView]
+    crossed: bool
+    locked: bool
+    orders: int
+
+
+def event_view(market: Market, book: OrderBook, ts_event: int, ts_recv: int, sequence: int, depth: int) -> EventView:
+    """What an event did to its instrument's consolidated book: BBO and top ``depth`` levels per side."""
+    books = market.instrument_books(book.instrument_id)
+    if len(books) == 1:
+        bids = [level_view(level) for level in top_levels(book, BID, depth)]
+        asks = [level_view(level) for level in top_levels(book, ASK, depth)]
+        orders = len(book.orders)
+    else:
+        bids = merged_levels(books, BID, depth)
+        asks = merged_levels(books, ASK, depth)
+        orders = sum(len(sibling.orders) for sibling in books)
+    crossing = market.crossing(book.instrument_id, None)
+    return EventView(
+        ts_event=ts_event,
+        ts_recv=ts_recv,
+        sequence=sequence,
+        instrument_id=book.instrument_id,
+        symbol=market.symbol(book.instrument_id),
+        best_bid=bids[0] if bids else None,
+        best_ask=asks[0] if asks else None,
+        bids=bids,
+        asks=asks,
+        crossed=crossing.crossed,
+        locked=crossing.locked,
+        orders=orders,
     )

@@ -1,0 +1,44 @@
+"""Replay a DBN file through the order book, offline, in one process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO
+
+import msgspec
+from receiver.book.adapter import apply_records
+from receiver.book.book import OrderBook
+from receiver.book.market import Market
+from receiver.book.views import event_view, market_views
+from sender.dbn_file import open_mbo_file
+from tqdm import tqdm
+
+RECORDS_PER_BATCH = 65_536
+
+
+def replay_file(path: Path, depth: int, events_out: IO[bytes] | None = None, progress: bool = True) -> Market:
+    """Apply every record of ``path`` to a fresh market; optionally write one JSON line per event."""
+    mbo_file = open_mbo_file(path)
+    market = Market(symbols=mbo_file.metadata().instruments)
+    on_event = None
+    if events_out is not None:
+        encoder = msgspec.json.Encoder()
+        out = events_out
+
+        def on_event(book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
+            out.write(encoder.encode(event_view(market, book, ts_event, ts_recv, sequence, depth)) + b"\n")
+
+    total = mbo_file.count_records() if progress else None
+    with tqdm(total=total, unit="rec", unit_scale=True, disable=not progress, desc=path.name) as bar:
+        for records in mbo_file.batches(RECORDS_PER_BATCH):
+            apply_records(market, records, on_event)
+            bar.update(len(records))
+    return market
+
+
+def replay_document(market: Market, depth: int) -> dict[str, object]:
+    """The final books and the accounting as one JSON-ready document."""
+    return {
+        "accounting": market.accounting.as_dict(),
+        "books": [msgspec.to_builtins(view) for view in market_views(market, depth)],
+    }

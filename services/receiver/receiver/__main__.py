@@ -1,0 +1,3 @@
+from receiver.main import main
+
+main()

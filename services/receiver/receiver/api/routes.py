@@ -1,0 +1,142 @@
+"""HTTP API of the receiver: thin handlers over the current run and its market."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from receiver.book.book import ASK, BID
+from receiver.book.views import book_view, level_orders, market_views, queue_position
+from receiver.ingest import Receiver
+from receiver.processing import Run
+
+router = APIRouter()
+_encoder = msgspec.json.Encoder()
+
+Depth = Annotated[int, Query(ge=1, le=1000, description="levels per side")]
+
+
+class JSONBytes(Response):
+    """A response already encoded by msgspec."""
+
+    media_type = "application/json"
+
+    def __init__(self, content: object, status_code: int = 200) -> None:
+        body = content if isinstance(content, bytes) else _encoder.encode(content)
+        super().__init__(content=body, status_code=status_code)
+
+
+def get_receiver(request: Request) -> Receiver:
+    receiver: Receiver = request.app.state.receiver
+    return receiver
+
+
+def current_run(receiver: Annotated[Receiver, Depends(get_receiver)]) -> Run:
+    if receiver.run is None:
+        raise HTTPException(404, "no run yet: POST /start-processing, then stream records to the ingest port")
+    return receiver.run
+
+
+@router.post("/start-processing", summary="Reset the market and get ready for the next stream")
+async def start_processing(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBytes:
+    try:
+        run = await receiver.new_run()
+    except RuntimeError as error:
+        raise HTTPException(409, str(error)) from None
+    return JSONBytes({"run_id": run.run_id, "state": run.state.value, "ingest_port": receiver.settings.ingest_port})
+
+
+@router.get("/status", summary="State, counts, rate and errors of the current run")
+async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBytes:
+    run_status = receiver.run.status() if receiver.run else None
+    return JSONBytes(
+        {
+            "service": "receiver",
+            "state": run_status["state"] if run_status else "idle",
+            "ingest_port": receiver.settings.ingest_port,
+            "rejected_connections": receiver.rejected_connections,
+            "run": run_status,
+        }
+    )
+
+
+@router.get("/order-book", summary="Consolidated and per-publisher books: depth, BBO, spread, crossed, counts")
+async def order_book(
+    run: Annotated[Run, Depends(current_run)],
+    depth: Depth = 10,
+    instrument_id: int | None = None,
+    publisher_id: int | None = Query(None, description="one publisher's book instead of all books"),
+    per_publisher: bool = Query(True, description="also each publisher's book, after the consolidated one"),
+) -> JSONBytes:
+    market = run.market
+    if instrument_id is None:
+        books = market_views(market, depth, per_publisher)
+    else:
+        try:
+            if publisher_id is None:
+                books = market_views(market, depth, per_publisher, only=instrument_id)
+            else:
+                books = [book_view(market, instrument_id, publisher_id, depth)]
+        except KeyError:
+            raise HTTPException(404, f"no book for instrument {instrument_id} publisher {publisher_id}") from None
+    instruments = [
+        {
+            "instrument_id": iid,
+            "symbol": market.symbol(iid),
+            "publishers": [book.publisher_id for book in market.instrument_books(iid)],
+        }
+        for iid in market.instruments()
+    ]
+    return JSONBytes(
+        {"run_id": run.run_id, "state": run.state.value, "instruments": instruments, "books": books}
+    )
+
+
+@router.get("/order-book/level", summary="The orders queued at one price, front of the queue first")
+async def price_level(
+    run: Annotated[Run, Depends(current_run)],
+    instrument_id: int,
+    publisher_id: int,
+    side: Annotated[str, Query(pattern="^[BA]$", description="B (bid) or A (ask)")],
+    price: Annotated[int, Query(description="fixed-point price, 1e-9 units")],
+) -> JSONBytes:
+    book = run.market.books.get((instrument_id, publisher_id))
+    if book is None:
+        raise HTTPException(404, f"no book for instrument {instrument_id} publisher {publisher_id}")
+    return JSONBytes(level_orders(book, BID if side == "B" else ASK, price))
+
+
+@router.get("/order-book/queue-position", summary="Where one order waits in its level's queue")
+async def order_queue_position(
+    run: Annotated[Run, Depends(current_run)], instrument_id: int, publisher_id: int, order_id: int
+) -> JSONBytes:
+    book = run.market.books.get((instrument_id, publisher_id))
+    try:
+        if book is None:
+            raise KeyError(order_id)
+        return JSONBytes(queue_position(book, order_id))
+    except KeyError:
+        raise HTTPException(404, f"order {order_id} is not in the book") from None
+
+
+@router.get("/events", summary="Per-event JSON lines of the current run, in pages")
+async def events(
+    run: Annotated[Run, Depends(current_run)],
+    start: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> JSONBytes:
+    if run.event_log is None:
+        raise HTTPException(404, "event output is switched off (RECEIVER_OUTPUT_ENABLED=false)")
+    lines = run.event_log.read_page(start, limit)
+    head = _encoder.encode({"run_id": run.run_id, "total": run.event_log.lines_written, "start": start})
+    return JSONBytes(head[:-1] + b',"events":[' + b",".join(lines) + b"]}")
+
+
+@router.get("/trades", summary="The most recent trades, newest last")
+async def trades(
+    run: Annotated[Run, Depends(current_run)], limit: Annotated[int, Query(ge=1, le=1000)] = 50
+) -> JSONBytes:
+    return JSONBytes(list(run.trades)[-limit:])

@@ -1,0 +1,46 @@
+"""The receiver's FastAPI app: HTTP API plus the TCP ingest server, started and stopped with the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from obm_shared.logs import configure_logging
+
+from receiver.api.routes import router
+from receiver.core.config import Settings, get_settings
+from receiver.ingest import Receiver
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app, with its ingest server bound to the app's lifetime."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        receiver = Receiver(settings)
+        await receiver.start()
+        app.state.receiver = receiver
+        yield
+        await receiver.close()
+
+    app = FastAPI(
+        title="Order book receiver",
+        description="Decodes the MBO record stream on its TCP ingest port and rebuilds L3 order books.",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    return app
+
+
+def main() -> None:
+    """Run the receiver with uvicorn (SIGTERM shuts it down cleanly)."""
+    settings = get_settings()
+    configure_logging("receiver", settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.http_port, log_config=None)
+
+
+if __name__ == "__main__":
+    main()

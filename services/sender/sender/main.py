@@ -1,0 +1,47 @@
+"""The sender's FastAPI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from obm_shared.logs import configure_logging
+
+from sender.api.routes import router
+from sender.catalog import Catalog
+from sender.core.config import Settings, get_settings
+from sender.streamer import Streamer
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app; a running stream is stopped (and the receiver told) when the app shuts down."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.catalog = Catalog(settings.data_dir)
+        app.state.streamer = streamer = Streamer(settings)
+        yield
+        streamer.stop()
+
+    app = FastAPI(
+        title="Order book sender",
+        description="Reads Databento DBN MBO files and streams their records to the receiver over TCP.",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    return app
+
+
+def main() -> None:
+    """Run the sender with uvicorn (SIGTERM shuts it down cleanly)."""
+    settings = get_settings()
+    configure_logging("sender", settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.http_port, log_config=None)
+
+
+if __name__ == "__main__":
+    main()

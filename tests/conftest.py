@@ -1,0 +1,46 @@
+"""Shared fixtures: where the real DBN files are, and whether their absence is a skip or a failure."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA_DIR = Path(os.environ.get("OBM_DATA_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+REQUIRE_DATA = os.environ.get("OBM_REQUIRE_DATA") == "1"
+
+CLX5 = "CLX5/CLX5_mbo.dbn"
+ESM4 = "ESM4/esm4-glbx-mdp3-20240508.mbo.dbn.zst"
+DBEQ = "DBEQ/dbeq-basic-20240403.mbo.dbn.zst"
+
+
+def real_file(relative: str) -> Path:
+    """Path of a real data file; skips the test (or fails it, when OBM_REQUIRE_DATA=1) if it is absent."""
+    path = DATA_DIR / relative
+    if not path.is_file():
+        message = f"real data file {path} not found (set OBM_DATA_DIR to the folder holding CLX5/, ESM4/, DBEQ/)"
+        if REQUIRE_DATA:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path.resolve()
+
+
+@pytest.fixture
+def clx5() -> Path:
+    return real_file(CLX5)
+
+
+@pytest.fixture
+def esm4() -> Path:
+    return real_file(ESM4)
+
+
+@pytest.fixture
+def dbeq() -> Path:
+    return real_file(DBEQ)
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return real_file("fixtures/test_data.mbo.dbn").parent
