@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import msgspec
-from sender.dbn_file import DbnFileError
-from sender.demo_data import write_demo_file
 
 from orderbook_cli.replay import replay_document, replay_file
+from sender.dbn_file import DbnFileError
+from sender.demo_data import write_demo_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +39,9 @@ def _replay(args: argparse.Namespace) -> None:
     else:
         with args.events.open("wb") as events_out:
             market = replay_file(args.file, args.depth, events_out, progress=progress)
-    sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(replay_document(market, args.depth))) + b"\n")
+    sys.stdout.buffer.write(
+        msgspec.json.format(msgspec.json.encode(replay_document(market, args.depth))) + b"\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

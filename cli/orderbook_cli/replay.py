@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import IO
 
 import msgspec
+from tqdm import tqdm
+
 from receiver.book.adapter import apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market
-from receiver.book.views import event_view, market_views
+from receiver.book.views import capture_event, event_view, market_views
 from sender.dbn_file import open_mbo_file
-from tqdm import tqdm
 
 RECORDS_PER_BATCH = 65_536
 
@@ -26,7 +27,8 @@ def replay_file(path: Path, depth: int, events_out: IO[bytes] | None = None, pro
         out = events_out
 
         def on_event(book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
-            out.write(encoder.encode(event_view(market, book, ts_event, ts_recv, sequence, depth)) + b"\n")
+            snapshot = capture_event(market, book, ts_event, ts_recv, sequence, depth)
+            out.write(encoder.encode(event_view(snapshot, market.symbol(book.instrument_id))) + b"\n")
 
     total = mbo_file.count_records() if progress else None
     with tqdm(total=total, unit="rec", unit_scale=True, disable=not progress, desc=path.name) as bar:

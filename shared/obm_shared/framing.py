@@ -90,7 +90,9 @@ class FrameDecoder:
             while len(buffer) - offset >= HEADER_SIZE:
                 size = int.from_bytes(view[offset : offset + HEADER_SIZE], "big")
                 if size > self._max_frame_bytes:
-                    raise FrameTooLarge(f"frame of {size} bytes exceeds the {self._max_frame_bytes}-byte limit")
+                    raise FrameTooLarge(
+                        f"frame of {size} bytes exceeds the {self._max_frame_bytes}-byte limit"
+                    )
                 end = offset + HEADER_SIZE + size
                 if len(buffer) < end:
                     break

@@ -7,8 +7,6 @@ A stream is: one :class:`Handshake`, any number of :class:`RecordBatch` (``seq``
 
 from __future__ import annotations
 
-from typing import Union
-
 import msgspec
 import numpy as np
 
@@ -82,4 +80,4 @@ class StreamError(msgspec.Struct, frozen=True, tag="error", array_like=True):
     records_sent: int
 
 
-Message = Union[Handshake, RecordBatch, EndOfStream, StreamError]
+Message = Handshake | RecordBatch | EndOfStream | StreamError

@@ -1,6 +1,7 @@
 """The per-event JSON lines output: written off the ingest path, read back in pages.
 
-Ingest hands over batches of event views through a bounded queue; a writer thread encodes and appends them.
+Ingest hands over batches of raw event snapshots through a bounded queue; a writer thread renders them
+(decimal prices), encodes and appends them.
 When the writer falls behind, ``put`` waits for room (backpressure reaches the TCP stream): no line is dropped.
 """
 
@@ -9,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -23,11 +25,12 @@ _CLOSE = None
 class EventLog:
     """One JSON line per book event, appended to ``path``."""
 
-    def __init__(self, path: Path, queue_batches: int) -> None:
+    def __init__(self, path: Path, queue_batches: int, render: Callable[[Any], msgspec.Struct]) -> None:
         self.path = path
+        self._render = render
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("wb")
-        self._queue: queue.Queue[Sequence[msgspec.Struct] | None] = queue.Queue(maxsize=queue_batches)
+        self._queue: queue.Queue[Sequence[Any] | None] = queue.Queue(maxsize=queue_batches)
         self._lock = threading.Lock()
         self._lines = 0
         self._bytes = 0
@@ -42,12 +45,12 @@ class EventLog:
         with self._lock:
             return self._lines
 
-    async def put(self, views: Sequence[msgspec.Struct]) -> None:
-        """Queue a batch of event views for writing, waiting for room when the writer is behind."""
+    async def put(self, snapshots: Sequence[Any]) -> None:
+        """Queue a batch of snapshots for writing, waiting for room when the writer is behind."""
         try:
-            self._queue.put_nowait(views)
+            self._queue.put_nowait(snapshots)
         except queue.Full:
-            await asyncio.to_thread(self._queue.put, views)
+            await asyncio.to_thread(self._queue.put, snapshots)
 
     def close(self) -> None:
         """Write everything queued, then close the file."""
@@ -57,12 +60,13 @@ class EventLog:
     def _write_loop(self) -> None:
         encoder = msgspec.json.Encoder()
         buffer = bytearray()
+        render = self._render
         try:
-            while (views := self._queue.get()) is not _CLOSE:
+            while (snapshots := self._queue.get()) is not _CLOSE:
                 buffer.clear()
                 line_ends = []
-                for view in views:
-                    encoder.encode_into(view, buffer, -1)
+                for snapshot in snapshots:
+                    encoder.encode_into(render(snapshot), buffer, -1)
                     buffer += b"\n"
                     line_ends.append(len(buffer))
                 self._file.write(buffer)
@@ -102,4 +106,3 @@ class EventLog:
                     lines.append(line.rstrip(b"\n"))
                 line_number += 1
         return lines
-

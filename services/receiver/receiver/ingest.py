@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 from obm_shared.framing import FrameDecoder, ProtocolError
-
 from receiver.core.config import Settings
 from receiver.processing import Run, RunState
 
@@ -76,7 +75,9 @@ class Receiver:
                     await run.handle(message)
                 if run.validator.finished:
                     return
-            await run.fail(f"connection closed after {run.records_received} records, before the end of stream")
+            await run.fail(
+                f"connection closed after {run.records_received} records, before the end of stream"
+            )
         except ProtocolError as error:
             run.protocol_error(error)
             logger.error("protocol error", extra={"code": error.code, "detail": str(error)})

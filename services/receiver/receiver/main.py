@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
-from obm_shared.logs import configure_logging
 
+from obm_shared.logs import configure_logging
 from receiver.api.routes import router
 from receiver.core.config import Settings, get_settings
 from receiver.ingest import Receiver

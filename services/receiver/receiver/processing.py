@@ -11,14 +11,14 @@ from enum import StrEnum
 
 import msgspec
 from databento_dbn import Action
+
 from obm_shared.framing import ProtocolError, StreamValidator
 from obm_shared.messages import EndOfStream, Handshake, Message, RecordBatch, StreamError, StreamMetadata
 from obm_shared.records import MboArray
-
 from receiver.book.adapter import EventAligner, apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market
-from receiver.book.views import EventView, event_view, format_price
+from receiver.book.views import EventSnapshot, EventView, capture_event, event_view, format_price
 from receiver.core.config import Settings
 from receiver.event_log import EventLog
 
@@ -64,7 +64,11 @@ class Run:
         self.finished_at: float | None = None
         self.event_log: EventLog | None = None
         if settings.output_enabled:
-            self.event_log = EventLog(settings.output_dir / f"{self.run_id}.jsonl", settings.output_queue_batches)
+            self.event_log = EventLog(
+                settings.output_dir / f"{self.run_id}.jsonl",
+                settings.output_queue_batches,
+                self._render_event,
+            )
 
     @property
     def records_received(self) -> int:
@@ -110,20 +114,23 @@ class Run:
             await asyncio.sleep(0)  # let API reads in, at an event boundary
 
     async def _apply_slice(self, records: MboArray) -> None:
-        events: list[EventView] = []
+        events: list[EventSnapshot] = []
         on_event = self._event_collector(events) if self.event_log is not None else None
         apply_records(self.market, records, on_event)
         self._record_trades(records)
         if events and self.event_log is not None:
             await self.event_log.put(events)
 
-    def _event_collector(self, events: list[EventView]) -> Callable[[OrderBook, int, int, int], None]:
+    def _event_collector(self, events: list[EventSnapshot]) -> Callable[[OrderBook, int, int, int], None]:
         market, depth, append = self.market, self.settings.output_depth, events.append
 
         def collect(book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
-            append(event_view(market, book, ts_event, ts_recv, sequence, depth))
+            append(capture_event(market, book, ts_event, ts_recv, sequence, depth))
 
         return collect
+
+    def _render_event(self, snapshot: EventSnapshot) -> EventView:
+        return event_view(snapshot, self.market.symbol(snapshot.instrument_id))
 
     def _record_trades(self, records: MboArray) -> None:
         trades = records[records["action"] == TRADE][-(self.trades.maxlen or 0) :]
@@ -136,7 +143,9 @@ class Run:
             trades["size"].tolist(),
         )
         for ts_event, instrument_id, publisher_id, side, price, size in columns:
-            self.trades.append(Trade(ts_event, instrument_id, publisher_id, side.decode(), format_price(price), size))
+            self.trades.append(
+                Trade(ts_event, instrument_id, publisher_id, side.decode(), format_price(price), size)
+            )
 
     async def _finish(self, state: RunState = RunState.DONE) -> None:
         tail = self.aligner.flush()

@@ -15,6 +15,7 @@ import databento as db
 import zstandard
 from databento.common.error import BentoError, BentoWarning
 from databento_dbn import Schema
+
 from obm_shared.messages import StreamMetadata
 from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE, MboArray
 

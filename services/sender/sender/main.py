@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
-from obm_shared.logs import configure_logging
 
+from obm_shared.logs import configure_logging
 from sender.api.routes import router
 from sender.catalog import Catalog
 from sender.core.config import Settings, get_settings

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 
 import numpy as np
+
 from obm_shared.records import MboArray
 
 NANOS = 1_000_000_000
@@ -21,7 +23,9 @@ class Pacer:
     spans a weekend does not sit idle for days.
     """
 
-    def __init__(self, speed: float, max_gap_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, speed: float, max_gap_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = speed
@@ -40,7 +44,7 @@ class Pacer:
         due = elapsed / NANOS / self.speed  # seconds after the start
         ticks = np.floor(due / TICK_SECONDS).astype(np.int64)
         cuts = [0, *(np.flatnonzero(np.diff(ticks)) + 1).tolist(), len(records)]
-        for start, stop in zip(cuts, cuts[1:], strict=False):
+        for start, stop in pairwise(cuts):
             wait = self._start_wall + float(due[start]) - self.clock()
             yield max(0.0, wait), records[start:stop]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from obm_shared.logs import configure_logging
-
 from sender.core.config import get_settings
 from sender.demo_data import write_demo_file
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from obm_shared.framing import FrameEncoder
 from obm_shared.messages import PROTOCOL_VERSION, EndOfStream, Handshake, RecordBatch, StreamError
-
 from sender.catalog import FileInfo
 from sender.core.config import Settings
 from sender.dbn_file import DbnFileError, open_mbo_file
@@ -94,7 +93,9 @@ class Streamer:
             raise StreamerBusy(f"already streaming {self.job.file.name} (run {self.job.run_id})")
         self._stop.clear()
         job = self.job = StreamJob(file=file, path=path, receiver=receiver, speed=speed)
-        self._thread = threading.Thread(target=self._run, args=(job,), name=f"stream-{job.run_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(job,), name=f"stream-{job.run_id}", daemon=True
+        )
         self._thread.start()
         return job
 
@@ -107,9 +108,13 @@ class Streamer:
 
     def _run(self, job: StreamJob) -> None:
         host, port = job.receiver
-        logger.info("stream started", extra={"run_id": job.run_id, "file": job.file.name, "to": f"{host}:{port}"})
+        logger.info(
+            "stream started", extra={"run_id": job.run_id, "file": job.file.name, "to": f"{host}:{port}"}
+        )
         try:
-            with socket.create_connection((host, port), timeout=self.settings.connect_timeout_seconds) as sock:
+            with socket.create_connection(
+                (host, port), timeout=self.settings.connect_timeout_seconds
+            ) as sock:
                 sock.settimeout(self.settings.send_timeout_seconds)
                 self._send_file(job, sock)
             job.state = StreamState.DONE
@@ -119,7 +124,8 @@ class Streamer:
             job.state, job.error = StreamState.FAILED, str(error)
         except OSError as error:
             job.state = StreamState.FAILED
-            job.error = f"receiver at {host}:{port}: {error.strerror or type(error).__name__} after {job.records_sent} records"
+            reason = error.strerror or type(error).__name__
+            job.error = f"receiver at {host}:{port}: {reason} after {job.records_sent} records"
         finally:
             job.finished_at = time.monotonic()
             log = logger.info if job.state == StreamState.DONE else logger.warning
@@ -147,6 +153,8 @@ class Streamer:
             reason = "stopped by the user" if isinstance(error, _Stopped) else str(error)
             sock.sendall(encoder.encode(StreamError(reason=reason, records_sent=job.records_sent)))
             raise
-        sock.sendall(encoder.encode(EndOfStream(records_sent=job.records_sent, batches_sent=job.batches_sent)))
+        sock.sendall(
+            encoder.encode(EndOfStream(records_sent=job.records_sent, batches_sent=job.batches_sent))
+        )
         sock.shutdown(socket.SHUT_WR)
         sock.recv(1)  # returns when the receiver has read everything and closed: "done" means delivered

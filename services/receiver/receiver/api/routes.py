@@ -46,7 +46,9 @@ async def start_processing(receiver: Annotated[Receiver, Depends(get_receiver)])
         run = await receiver.new_run()
     except RuntimeError as error:
         raise HTTPException(409, str(error)) from None
-    return JSONBytes({"run_id": run.run_id, "state": run.state.value, "ingest_port": receiver.settings.ingest_port})
+    return JSONBytes(
+        {"run_id": run.run_id, "state": run.state.value, "ingest_port": receiver.settings.ingest_port}
+    )
 
 
 @router.get("/status", summary="State, counts, rate and errors of the current run")
@@ -63,7 +65,9 @@ async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBy
     )
 
 
-@router.get("/order-book", summary="Consolidated and per-publisher books: depth, BBO, spread, crossed, counts")
+@router.get(
+    "/order-book", summary="Consolidated and per-publisher books: depth, BBO, spread, crossed, counts"
+)
 async def order_book(
     run: Annotated[Run, Depends(current_run)],
     depth: Depth = 10,
@@ -81,7 +85,9 @@ async def order_book(
             else:
                 books = [book_view(market, instrument_id, publisher_id, depth)]
         except KeyError:
-            raise HTTPException(404, f"no book for instrument {instrument_id} publisher {publisher_id}") from None
+            raise HTTPException(
+                404, f"no book for instrument {instrument_id} publisher {publisher_id}"
+            ) from None
     instruments = [
         {
             "instrument_id": iid,

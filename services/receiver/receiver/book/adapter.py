@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 from databento_dbn import F_LAST, F_MAYBE_BAD_BOOK, F_TOB, Action
-from obm_shared.records import MboArray
 
+from obm_shared.records import MboArray
 from receiver.book.accounting import SkipReason
 from receiver.book.book import OrderBook, SkippedRecord
 from receiver.book.market import Market
@@ -34,6 +34,7 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
     applied = ignored = as_add = events = 0
     book: OrderBook | None = None
     book_instrument = book_publisher = -1
+    shared = False
     end_event = market.end_event
     if on_event is not None:  # the observer's extra fields, for event rows only
         event_rows = np.flatnonzero(records["flags"] & F_LAST)
@@ -55,6 +56,7 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
         if book is None or instrument_id != book_instrument or publisher_id != book_publisher:
             book = market.book(instrument_id, publisher_id)
             book_instrument, book_publisher = instrument_id, publisher_id
+            shared = len(market.by_instrument[instrument_id]) > 1
         try:
             if action == ADD:
                 if flags & F_TOB:
@@ -82,7 +84,9 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
             book.maybe_bad = True
         if flags & F_LAST:
             events += 1
-            end_event(book, ts_recv)
+            # Crossing can only change if the book is (or was) crossed, or another publisher quotes it.
+            if book.best_bid_price >= book.best_ask_price or book.crossing.since_ns is not None or shared:
+                end_event(book, ts_recv)
             if on_event is not None:
                 on_event(book, event_ts_event[events - 1], ts_recv, event_sequence[events - 1])
     accounting.records += len(records)

@@ -10,7 +10,7 @@ class PriceLevel:
     only publishes its best price) carries a size but no individual orders, so its ``count`` is 0.
     """
 
-    __slots__ = ("price", "orders", "size", "count")
+    __slots__ = ("count", "orders", "price", "size")
 
     def __init__(self, price: int) -> None:
         self.price = price
@@ -51,6 +51,3 @@ class PriceLevel:
             if queued == order_id:
                 return position
         raise KeyError(order_id)
-
-    def __bool__(self) -> bool:
-        return self.size > 0 or self.count > 0

@@ -6,30 +6,7 @@ from dataclasses import dataclass, field
 
 from receiver.book.accounting import Accounting
 from receiver.book.book import OrderBook
-
-
-@dataclass
-class Crossing:
-    """Whether a book is crossed (best bid above best ask) or locked (equal), and since when.
-
-    Real books can be crossed, e.g. before the open; the sides are never swapped to hide it.
-    """
-
-    crossed: bool = False
-    locked: bool = False
-    since_ns: int | None = None
-    """ts_recv of the event that crossed or locked the book (UNIX ns)."""
-
-    def update(self, best_bid: int | None, best_ask: int | None, ts_recv: int) -> None:
-        """Re-evaluate from the best prices after an event."""
-        crossed = best_bid is not None and best_ask is not None and best_bid > best_ask
-        locked = best_bid is not None and best_bid == best_ask
-        if crossed or locked:
-            if not (self.crossed or self.locked):
-                self.since_ns = ts_recv
-        else:
-            self.since_ns = None
-        self.crossed, self.locked = crossed, locked
+from receiver.book.crossing import Crossing
 
 
 @dataclass
@@ -39,10 +16,10 @@ class Market:
     symbols: dict[int, str] = field(default_factory=dict)
     books: dict[tuple[int, int], OrderBook] = field(default_factory=dict)
     accounting: Accounting = field(default_factory=Accounting)
-    crossings: dict[tuple[int, int | None], Crossing] = field(default_factory=dict)
-    """Keyed by (instrument_id, publisher_id); publisher None is the consolidated book."""
     by_instrument: dict[int, list[OrderBook]] = field(default_factory=dict)
     """instrument_id -> its books, by publisher id."""
+    consolidated_crossings: dict[int, Crossing] = field(default_factory=dict)
+    """Crossing of the consolidated book, for instruments quoted by several publishers."""
 
     def book(self, instrument_id: int, publisher_id: int) -> OrderBook:
         """The book of one instrument at one publisher, created empty on first use."""
@@ -68,24 +45,27 @@ class Market:
         return self.symbols.get(instrument_id, str(instrument_id))
 
     def crossing(self, instrument_id: int, publisher_id: int | None) -> Crossing:
-        """Crossing state of one book (or of the consolidated book for publisher None)."""
-        key = (instrument_id, publisher_id)
-        crossing = self.crossings.get(key)
-        if crossing is None:
-            crossing = self.crossings[key] = Crossing()
-        return crossing
+        """Crossing state of one publisher's book, or of the consolidated book for publisher None."""
+        books = self.by_instrument[instrument_id]
+        if publisher_id is not None:
+            return self.books[(instrument_id, publisher_id)].crossing
+        if len(books) == 1:
+            return books[0].crossing
+        return self.consolidated_crossings.setdefault(instrument_id, Crossing())
 
     def end_event(self, book: OrderBook, ts_recv: int) -> None:
-        """An event (F_LAST) completed on ``book``: re-evaluate its crossing and its instrument's."""
-        bid, ask = book.best_bid(), book.best_ask()
-        self.crossing(book.instrument_id, book.publisher_id).update(
-            bid.price if bid else None, ask.price if ask else None, ts_recv
-        )
+        """An event (F_LAST) completed on ``book``: re-evaluate its crossing and its instrument's.
+
+        Called once per event, so the common case (not crossed, one publisher) is two comparisons.
+        """
+        bid, ask = book.best_bid_price, book.best_ask_price
+        crossing = book.crossing
+        if bid >= ask or crossing.since_ns is not None:
+            crossing.update(bid, ask, ts_recv)
         books = self.by_instrument[book.instrument_id]
         if len(books) > 1:
-            bids = [level.price for level in (b.best_bid() for b in books) if level]
-            asks = [level.price for level in (b.best_ask() for b in books) if level]
-            bid_price, ask_price = max(bids, default=None), min(asks, default=None)
-        else:
-            bid_price, ask_price = (bid.price if bid else None), (ask.price if ask else None)
-        self.crossing(book.instrument_id, None).update(bid_price, ask_price, ts_recv)
+            best_bid = max(sibling.best_bid_price for sibling in books)
+            best_ask = min(sibling.best_ask_price for sibling in books)
+            consolidated = self.consolidated_crossings.setdefault(book.instrument_id, Crossing())
+            if best_bid >= best_ask or consolidated.since_ns is not None:
+                consolidated.update(best_bid, best_ask, ts_recv)

@@ -195,8 +195,29 @@ def queue_position(book: OrderBook, order_id: int) -> QueuePosition:
     )
 
 
+RawLevel = tuple[int, int, int]
+"""(price in 1e-9 units, size, order count)."""
+
+
+class EventSnapshot(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """The consolidated book of one instrument right after an event, captured cheaply with raw prices.
+
+    Captured on the ingest path; turned into an :class:`EventView` (decimal prices) off it.
+    """
+
+    ts_event: int
+    ts_recv: int
+    sequence: int
+    instrument_id: int
+    crossed: bool
+    locked: bool
+    orders: int
+    bids: list[RawLevel]
+    asks: list[RawLevel]
+
+
 class EventView(msgspec.Struct, frozen=True):
-    """The consolidated book of one instrument right after an event (an F_LAST record)."""
+    """One line of the per-event output: an instrument's consolidated BBO and top levels after an event."""
 
     ts_event: int
     ts_recv: int
@@ -212,29 +233,40 @@ class EventView(msgspec.Struct, frozen=True):
     orders: int
 
 
-def event_view(market: Market, book: OrderBook, ts_event: int, ts_recv: int, sequence: int, depth: int) -> EventView:
-    """What an event did to its instrument's consolidated book: BBO and top ``depth`` levels per side."""
+def capture_event(
+    market: Market, book: OrderBook, ts_event: int, ts_recv: int, sequence: int, depth: int
+) -> EventSnapshot:
+    """Snapshot the instrument's consolidated top ``depth`` levels after an event on ``book``."""
     books = market.instrument_books(book.instrument_id)
     if len(books) == 1:
-        bids = [level_view(level) for level in top_levels(book, BID, depth)]
-        asks = [level_view(level) for level in top_levels(book, ASK, depth)]
+        bids = [(level.price, level.size, level.count) for level in top_levels(book, BID, depth)]
+        asks = [(level.price, level.size, level.count) for level in top_levels(book, ASK, depth)]
         orders = len(book.orders)
     else:
-        bids = merged_levels(books, BID, depth)
-        asks = merged_levels(books, ASK, depth)
+        bids = [(level.price_raw, level.size, level.count) for level in merged_levels(books, BID, depth)]
+        asks = [(level.price_raw, level.size, level.count) for level in merged_levels(books, ASK, depth)]
         orders = sum(len(sibling.orders) for sibling in books)
     crossing = market.crossing(book.instrument_id, None)
+    return EventSnapshot(
+        ts_event, ts_recv, sequence, book.instrument_id, crossing.crossed, crossing.locked, orders, bids, asks
+    )
+
+
+def event_view(snapshot: EventSnapshot, symbol: str) -> EventView:
+    """The snapshot with decimal prices, ready to be written as a JSON line."""
+    bids = [LevelView(format_price(price), price, size, count) for price, size, count in snapshot.bids]
+    asks = [LevelView(format_price(price), price, size, count) for price, size, count in snapshot.asks]
     return EventView(
-        ts_event=ts_event,
-        ts_recv=ts_recv,
-        sequence=sequence,
-        instrument_id=book.instrument_id,
-        symbol=market.symbol(book.instrument_id),
+        ts_event=snapshot.ts_event,
+        ts_recv=snapshot.ts_recv,
+        sequence=snapshot.sequence,
+        instrument_id=snapshot.instrument_id,
+        symbol=symbol,
         best_bid=bids[0] if bids else None,
         best_ask=asks[0] if asks else None,
         bids=bids,
         asks=asks,
-        crossed=crossing.crossed,
-        locked=crossing.locked,
-        orders=orders,
+        crossed=snapshot.crossed,
+        locked=snapshot.locked,
+        orders=snapshot.orders,
     )

@@ -22,7 +22,10 @@ class StartStreaming(BaseModel):
     receiver_host: str | None = Field(None, description="receiver ingest host (default from settings)")
     receiver_port: int | None = Field(None, ge=1, le=65535, description="receiver ingest port")
     speed: float | None = Field(
-        None, gt=0, le=1_000_000, description="multiple of market time (1 = real time); omit for as fast as possible"
+        None,
+        gt=0,
+        le=1_000_000,
+        description="multiple of market time (1 = real time); omit for as fast as possible",
     )
 
 
@@ -63,7 +66,10 @@ def start_streaming(
     info = catalog.describe(path)
     if not info.streamable:
         raise HTTPException(422, f"{info.name}: {info.problem}")
-    receiver = (request.receiver_host or settings.receiver_host, request.receiver_port or settings.receiver_port)
+    receiver = (
+        request.receiver_host or settings.receiver_host,
+        request.receiver_port or settings.receiver_port,
+    )
     try:
         job = streamer.start(info, path, receiver, request.speed)
     except StreamerBusy as error:
@@ -80,4 +86,8 @@ def stop(streamer: Annotated[Streamer, Depends(get_streamer)]) -> dict[str, obje
 @router.get("/status", summary="State, progress, rate and errors of the current or last stream")
 def status(streamer: Annotated[Streamer, Depends(get_streamer)]) -> dict[str, object]:
     job = streamer.job
-    return {"service": "sender", "state": job.state.value if job else "idle", "run": job.as_dict() if job else None}
+    return {
+        "service": "sender",
+        "state": job.state.value if job else "idle",
+        "run": job.as_dict() if job else None,
+    }

@@ -1,0 +1,1 @@
+"""Orchestrator service: serves the web UI and drives the sender and receiver."""

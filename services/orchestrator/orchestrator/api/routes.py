@@ -1,0 +1,102 @@
+"""The orchestrator's API under /api: thin handlers over the service clients."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from orchestrator.clients import ServiceClient
+from orchestrator.control import services_status, start_replay
+from orchestrator.core.config import Settings
+
+router = APIRouter(prefix="/api")
+
+
+class StartRequest(BaseModel):
+    """Which file to replay and how fast."""
+
+    file: str | None = Field(None, description="file name from GET /api/files; omit for the demo data")
+    speed: float | None = Field(
+        None,
+        gt=0,
+        le=1_000_000,
+        description="multiple of market time (1 = real time); omit for as fast as possible",
+    )
+
+
+def sender_client(request: Request) -> ServiceClient:
+    client: ServiceClient = request.app.state.sender
+    return client
+
+
+def receiver_client(request: Request) -> ServiceClient:
+    client: ServiceClient = request.app.state.receiver
+    return client
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+Sender = Annotated[ServiceClient, Depends(sender_client)]
+Receiver = Annotated[ServiceClient, Depends(receiver_client)]
+
+
+@router.post(
+    "/start-streaming", summary="Prepare the receiver, then start the sender; returns a run id at once"
+)
+async def start_streaming(
+    body: StartRequest,
+    sender: Sender,
+    receiver: Receiver,
+    settings: Annotated[Settings, Depends(settings_of)],
+) -> dict[str, Any]:
+    ingest = (settings.receiver_ingest_host, settings.receiver_ingest_port)
+    return await start_replay(sender, receiver, ingest, body.file, body.speed)
+
+
+@router.post("/stop", summary="Stop the running replay")
+async def stop(sender: Sender) -> Any:
+    return await sender.request("POST", "/stop")
+
+
+@router.get("/files", summary="DBN files the sender can stream")
+async def files(sender: Sender) -> Any:
+    return await sender.request("GET", "/files")
+
+
+@router.get("/order-book", summary="The receiver's books (consolidated first, then per publisher)")
+async def order_book(
+    receiver: Receiver,
+    depth: Annotated[int, Query(ge=1, le=1000)] = 10,
+    instrument_id: int | None = None,
+    publisher_id: int | None = None,
+    per_publisher: bool = True,
+) -> Any:
+    params = {"depth": depth, "per_publisher": per_publisher, "instrument_id": instrument_id}
+    params |= {"publisher_id": publisher_id} if publisher_id is not None else {}
+    return await receiver.request(
+        "GET", "/order-book", params={k: v for k, v in params.items() if v is not None}
+    )
+
+
+@router.get("/events", summary="Per-event JSON lines of the current run, in pages")
+async def events(
+    receiver: Receiver,
+    start: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> Any:
+    return await receiver.request("GET", "/events", params={"start": start, "limit": limit})
+
+
+@router.get("/trades", summary="The most recent trades")
+async def trades(receiver: Receiver, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Any:
+    return await receiver.request("GET", "/trades", params={"limit": limit})
+
+
+@router.get("/microservices/status", summary="Each service's status, reachable or not, with latency")
+async def microservices_status(request: Request, sender: Sender, receiver: Receiver) -> dict[str, Any]:
+    return await services_status([sender, receiver], request.app.state.started_at)

@@ -1,0 +1,69 @@
+"""Async HTTP clients of the sender and receiver, with failures named in words."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+
+class ServiceUnavailable(Exception):
+    """A service could not be reached at all."""
+
+    def __init__(self, service: str, url: str, reason: str) -> None:
+        super().__init__(f"{service} unreachable at {url}: {reason}")
+        self.service = service
+
+
+class ServiceRefused(Exception):
+    """A service answered with an error status; ``detail`` is its reason."""
+
+    def __init__(self, service: str, status_code: int, detail: object) -> None:
+        super().__init__(f"{service} answered {status_code}: {detail}")
+        self.service = service
+        self.status_code = status_code
+        self.detail = detail
+
+
+class ServiceClient:
+    """One downstream service, reached over HTTP with a shared connection pool."""
+
+    def __init__(self, name: str, base_url: str, timeout_seconds: float) -> None:
+        self.name = name
+        self.base_url = base_url
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds)
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The decoded JSON answer; raises :class:`ServiceUnavailable` or :class:`ServiceRefused`."""
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise ServiceUnavailable(self.name, self.base_url, str(error) or type(error).__name__) from None
+        if response.is_error:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise ServiceRefused(self.name, response.status_code, detail)
+        return response.json()
+
+    async def probe(self) -> dict[str, object]:
+        """``GET /status`` with its latency: reachable or not, never raises."""
+        started = time.perf_counter()
+        try:
+            status = await self.request("GET", "/status")
+            reachable, error = True, None
+        except (ServiceUnavailable, ServiceRefused) as failure:
+            status, reachable, error = None, False, str(failure)
+        return {
+            "name": self.name,
+            "url": self.base_url,
+            "reachable": reachable,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            "status": status,
+            "error": error,
+        }
+
+    async def close(self) -> None:
+        await self._client.aclose()

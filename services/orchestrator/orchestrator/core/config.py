@@ -1,0 +1,34 @@
+"""Orchestrator settings, read once from the environment (prefix ``ORCHESTRATOR_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting has a documented default; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="ORCHESTRATOR_")
+
+    host: str = "0.0.0.0"
+    http_port: int = 8000
+    sender_url: str = "http://127.0.0.1:8081"
+    receiver_url: str = "http://127.0.0.1:8082"
+    receiver_ingest_host: str = "127.0.0.1"
+    """The receiver's ingest host as the sender reaches it (``receiver`` inside compose)."""
+    receiver_ingest_port: int = 9000
+    request_timeout_seconds: float = 5.0
+    frontend_dir: Path = Path(__file__).resolve().parents[4] / "frontend"
+    """Folder of the web UI (index.html and its modules)."""
+    live_updates_per_second: float = 10.0
+    """How often the live feed pushes to browsers (coalesced to screen pace)."""
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings."""
+    return Settings()

@@ -1,0 +1,69 @@
+"""The orchestrator's FastAPI app: /api, the web UI at /, its own /status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from obm_shared.logs import configure_logging
+from orchestrator.api.routes import router
+from orchestrator.clients import ServiceClient, ServiceRefused, ServiceUnavailable
+from orchestrator.core.config import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app, with one HTTP client per downstream service for its lifetime."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.started_at = time.monotonic()
+        app.state.sender = ServiceClient("sender", settings.sender_url, settings.request_timeout_seconds)
+        app.state.receiver = ServiceClient(
+            "receiver", settings.receiver_url, settings.request_timeout_seconds
+        )
+        yield
+        await app.state.sender.close()
+        await app.state.receiver.close()
+
+    app = FastAPI(
+        title="Order book orchestrator",
+        description="Web UI and API: starts replays across the sender and receiver and serves their books.",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+
+    @app.exception_handler(ServiceUnavailable)
+    async def unavailable(request: Request, error: ServiceUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(error), "service": error.service}, status_code=503)
+
+    @app.exception_handler(ServiceRefused)
+    async def refused(request: Request, error: ServiceRefused) -> JSONResponse:
+        status = error.status_code if 400 <= error.status_code < 500 else 502
+        return JSONResponse({"detail": str(error), "service": error.service}, status_code=status)
+
+    @app.get("/status", summary="The orchestrator's own health")
+    async def status() -> dict[str, object]:
+        return {"service": "orchestrator", "state": "up"}
+
+    if settings.frontend_dir.is_dir():
+        app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
+    return app
+
+
+def main() -> None:
+    """Run the orchestrator with uvicorn (SIGTERM shuts it down cleanly)."""
+    settings = get_settings()
+    configure_logging("orchestrator", settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.http_port, log_config=None)
+
+
+if __name__ == "__main__":
+    main()
