@@ -12,9 +12,11 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from obm_shared.logs import configure_logging
+from orchestrator.api.live import router as live_router
 from orchestrator.api.routes import router
 from orchestrator.clients import ServiceClient, ServiceRefused, ServiceUnavailable
 from orchestrator.core.config import Settings, get_settings
+from orchestrator.live import LiveFeed
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,7 +31,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.receiver = ServiceClient(
             "receiver", settings.receiver_url, settings.request_timeout_seconds
         )
+        app.state.live = LiveFeed(
+            app.state.sender, app.state.receiver, settings.live_updates_per_second, app.state.started_at
+        )
+        app.state.live.start()
         yield
+        await app.state.live.stop()
         await app.state.sender.close()
         await app.state.receiver.close()
 
@@ -39,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(live_router)
 
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(request: Request, error: ServiceUnavailable) -> JSONResponse:

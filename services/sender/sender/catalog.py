@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import msgspec
 
 from sender.dbn_file import DbnFileError, open_mbo_file
 
-DBN_PATTERNS = ("*.dbn", "*.dbn.zst")
+DBN_SUFFIXES = (".dbn", ".dbn.zst")
 
 
 class FileInfo(msgspec.Struct, frozen=True):
@@ -44,22 +45,31 @@ class Catalog:
         self._cache: dict[tuple[Path, int, int], FileInfo] = {}
 
     def resolve(self, name: str) -> Path:
-        """The path of ``name`` inside the data folder; refuses anything that escapes it."""
-        root = self.data_dir.resolve()
-        path = (root / name).resolve()
-        if not path.is_relative_to(root):
+        """The path of ``name`` inside the data folder; refuses names that climb out of it.
+
+        The check is on the name, not on where symlinks lead: links the operator put in the data folder
+        (say, to a folder of real data) are followed.
+        """
+        root = self.data_dir.absolute()
+        path = Path(os.path.normpath(root / name))
+        if Path(name).is_absolute() or not path.is_relative_to(root) or path == root:
             raise FileNotAllowed(f"{name!r} is outside the data folder")
+        if not path.name.endswith(DBN_SUFFIXES):
+            raise FileNotAllowed(f"{name!r} is not a .dbn or .dbn.zst file")
         if not path.is_file():
             raise FileNotFoundError(f"{name!r} is not a file in the data folder")
         return path
 
     def files(self) -> list[FileInfo]:
-        """Every DBN file under the data folder, by name."""
-        root = self.data_dir.resolve()
-        if not root.is_dir():
-            return []
-        paths = sorted({path for pattern in DBN_PATTERNS for path in root.rglob(pattern) if path.is_file()})
-        return [self.describe(path) for path in paths]
+        """Every DBN file under the data folder (following symlinks), by name."""
+        root = self.data_dir.absolute()
+        paths = [
+            Path(folder) / name
+            for folder, _, names in os.walk(root, followlinks=True)
+            for name in names
+            if name.endswith(DBN_SUFFIXES) and not name.startswith(".")
+        ]
+        return [self.describe(path) for path in sorted(paths)]
 
     def describe(self, path: Path) -> FileInfo:
         """What one file holds (cached until the file changes)."""
@@ -67,7 +77,7 @@ class Catalog:
         key = (path, stat.st_size, stat.st_mtime_ns)
         info = self._cache.get(key)
         if info is None:
-            info = self._cache[key] = _inspect(path, path.relative_to(self.data_dir.resolve()).as_posix())
+            info = self._cache[key] = _inspect(path, path.relative_to(self.data_dir.absolute()).as_posix())
         return info
 
 

@@ -57,8 +57,8 @@ class OrderBook:
         self.publisher_id = publisher_id
         self.bids: Levels = SortedDict()
         self.asks: Levels = SortedDict()
-        self.orders: dict[int, tuple[Levels, int]] = {}
-        """order_id -> (the side's levels, price)."""
+        self.orders: dict[int, PriceLevel] = {}
+        """order_id -> the level it rests in."""
         self.best_bid_price = NO_BID
         self.best_ask_price = NO_ASK
         self.crossing = Crossing()
@@ -72,6 +72,9 @@ class OrderBook:
         if side == ASK:
             return self.asks
         raise SkippedRecord(SkipReason.INVALID_SIDE)
+
+    # The methods below are the hot path: each keeps level totals and best prices up to date itself,
+    # with no further calls in the common case (a Python call costs as much as the rest of the work).
 
     def add(self, order_id: int, side: int, price: int, size: int) -> None:
         """A new order joins the back of its price level."""
@@ -88,30 +91,40 @@ class OrderBook:
         """Put an order at the back of its level, creating the level (and a new best price) if needed."""
         level = levels.get(price)
         if level is None:
-            level = levels[price] = PriceLevel(price)
-            if levels is self.bids:
+            is_bid = levels is self.bids
+            level = levels[price] = PriceLevel(price, is_bid)
+            if is_bid:
                 if price > self.best_bid_price:
                     self.best_bid_price = price
             elif price < self.best_ask_price:
                 self.best_ask_price = price
-        level.append(order_id, size)
-        self.orders[order_id] = (levels, price)
+        level.orders[order_id] = size
+        level.size += size
+        level.count += 1
+        self.orders[order_id] = level
 
-    def _drop_level(self, levels: Levels, price: int) -> None:
-        """Remove an empty level; if it was the best, the next level becomes the best."""
-        del levels[price]
-        if levels is self.bids:
+    def _unrest(self, order_id: int, level: PriceLevel) -> None:
+        """Take an order out of its level; an emptied level goes, and the next level may become the best."""
+        level.size -= level.orders.pop(order_id)
+        level.count -= 1
+        if level.count:
+            return
+        price = level.price
+        if level.is_bid:
+            del self.bids[price]
             if price == self.best_bid_price:
-                self.best_bid_price = levels.keys()[-1] if levels else NO_BID
-        elif price == self.best_ask_price:
-            self.best_ask_price = levels.keys()[0] if levels else NO_ASK
+                self.best_bid_price = self.bids.keys()[-1] if self.bids else NO_BID
+        else:
+            del self.asks[price]
+            if price == self.best_ask_price:
+                self.best_ask_price = self.asks.keys()[0] if self.asks else NO_ASK
 
     def replace_top_of_book(self, side: int, price: int, size: int) -> None:
         """A top-of-book venue's add: the side becomes this one level (or empty for an undefined price)."""
         levels = self.levels(side)
         levels.clear()
         if price != UNDEF_PRICE:
-            levels[price] = PriceLevel.top_of_book(price, size)
+            levels[price] = PriceLevel.top_of_book(price, side == BID, size)
         if side == BID:
             self.best_bid_price = NO_BID if price == UNDEF_PRICE else price
         else:
@@ -121,46 +134,39 @@ class OrderBook:
         """Reduce an order by ``size``; it leaves the book at zero."""
         if side != BID and side != ASK:
             raise SkippedRecord(SkipReason.INVALID_SIDE)
-        entry = self.orders.get(order_id)
-        if entry is None:
+        level = self.orders.get(order_id)
+        if level is None:
             raise SkippedRecord(SkipReason.CANCEL_UNKNOWN_ORDER)
-        levels, price = entry
-        level = levels[price]
         resting = level.orders[order_id]
         if size > resting:
             raise SkippedRecord(SkipReason.CANCEL_EXCEEDS_SIZE)
         if size < resting:
-            level.resize(order_id, resting - size)
+            level.orders[order_id] = resting - size
+            level.size -= size
             return
-        level.remove(order_id)
         del self.orders[order_id]
-        if not level.count:
-            self._drop_level(levels, price)
+        self._unrest(order_id, level)
 
     def modify(self, order_id: int, side: int, price: int, size: int) -> bool:
         """Change an order's price or size. A new price or a larger size sends it to the back of the queue;
         a smaller size keeps its place. An unknown order is added. Returns True when it was added."""
         new_levels = self.bids if side == BID else self.asks if side == ASK else self.levels(side)
-        entry = self.orders.get(order_id)
-        if entry is None:
+        level = self.orders.get(order_id)
+        if level is None:
             self.add(order_id, side, price, size)
             return True
         if price == UNDEF_PRICE:
             raise SkippedRecord(SkipReason.UNDEFINED_PRICE)
         if size <= 0:
             raise SkippedRecord(SkipReason.INVALID_SIZE)
-        levels, old_price = entry
-        level = levels[old_price]
-        if new_levels is levels and price == old_price:
-            if size > level.orders[order_id]:
-                level.remove(order_id)
-                level.append(order_id, size)
-            else:
-                level.resize(order_id, size)
+        resting = level.orders[order_id]
+        if price == level.price and level.is_bid == (new_levels is self.bids):
+            if size > resting:  # loses priority: to the back of the same queue
+                del level.orders[order_id]
+            level.orders[order_id] = size
+            level.size += size - resting
             return False
-        level.remove(order_id)
-        if not level.count:
-            self._drop_level(levels, old_price)
+        self._unrest(order_id, level)
         self._rest(order_id, new_levels, price, size)
         return False
 

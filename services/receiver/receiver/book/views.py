@@ -182,13 +182,12 @@ def level_orders(book: OrderBook, side: int, price: int) -> list[QueuedOrder]:
 
 def queue_position(book: OrderBook, order_id: int) -> QueuePosition:
     """Where an order waits in its level's queue. Raises KeyError for an unknown order."""
-    levels, price = book.orders[order_id]
-    level: PriceLevel = levels[price]
+    level = book.orders[order_id]
     ahead = list(islice(level.orders.values(), level.queue_position(order_id)))
     return QueuePosition(
         order_id=order_id,
-        side="B" if levels is book.bids else "A",
-        price=format_price(price),
+        side="B" if level.is_bid else "A",
+        price=format_price(level.price),
         position=len(ahead),
         size_ahead=sum(ahead),
         size=level.orders[order_id],

@@ -1,0 +1,52 @@
+# Order Book Microservices: the README's two commands are `make up` (start) and `make test` (test).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PYTEST_ARGS ?=
+
+.PHONY: help install test test-fast lint up down images demo-data bench clean
+
+help:
+	@echo "make up        start the whole system in Docker (http://localhost:8000)"
+	@echo "make test      install, lint, then run every test (unit, integration, e2e, browser)"
+	@echo "make bench     measure throughput, latency and memory (writes bench/results/)"
+	@echo "make install   create $(VENV) with the services, the orderbook CLI and the dev tools"
+	@echo "make lint      ruff and mypy"
+	@echo "make down      stop the Docker stack"
+
+$(VENV)/bin/activate:
+	python3 -m venv $(VENV)
+
+install: $(VENV)/bin/activate
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e shared -e services/sender -e services/receiver -e services/orchestrator -e . -r requirements-dev.txt
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy shared/obm_shared services/sender/sender services/receiver/receiver services/orchestrator/orchestrator cli/orderbook_cli
+
+test: lint images
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(VENV)/bin/pytest -m "not e2e and not browser" $(PYTEST_ARGS)
+
+images:
+	scripts/docker/build-images.sh
+
+up: images
+	scripts/docker/compose.sh up
+
+down:
+	scripts/docker/compose.sh down
+
+demo-data: install
+	$(VENV)/bin/orderbook demo-data data/demo/demo.mbo.dbn
+
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf bench/scratch output test-artifacts .pytest_cache .mypy_cache .ruff_cache

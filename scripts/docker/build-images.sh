@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Build the three service images with `docker compose build`.
+# On a normal machine (Docker running, registry reachable) this is a plain build on python:3.11-slim.
+# On a machine without a registry (CI here), it installs and starts the engine, builds a local Python base
+# image with debootstrap and a wheelhouse on the host, and builds offline from those.
+#   OBM_BUILD_MODE=online|offline   force a mode (default: offline when python:3.11-slim cannot be had)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+log() { printf '[build-images] %s\n' "$*" >&2; }
+
+if ! docker info >/dev/null 2>&1 || ! docker compose version >/dev/null 2>&1; then
+    log "no Docker engine or Compose v2 answering: installing/starting them"
+    scripts/docker/ensure-engine.sh
+fi
+
+mode="${OBM_BUILD_MODE:-}"
+if [ -z "$mode" ]; then
+    if docker image inspect python:3.11-slim >/dev/null 2>&1 || timeout 60 docker pull -q python:3.11-slim >/dev/null 2>&1; then
+        mode=online
+    else
+        mode=offline
+    fi
+fi
+log "build mode: $mode"
+
+if [ "$mode" = offline ]; then
+    scripts/docker/build-base-image.sh
+    scripts/docker/build-wheelhouse.sh ./shared ./services/sender ./services/receiver ./services/orchestrator
+    export BASE_IMAGE=obm-python-base:bookworm
+    export PIP_INSTALL_ARGS="--no-index --find-links /wheels"
+fi
+docker compose build
+log "images built: $(docker images --format '{{.Repository}}:{{.Tag}}' | grep '^orderbook-' | sort | tr '\n' ' ')"
