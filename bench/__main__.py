@@ -9,39 +9,66 @@ import platform
 import time
 from pathlib import Path
 
-from tests.conftest import CLX5, DATA_DIR
-
-from bench.measure import Figure
+from bench.e2e import end_to_end, reads_under_load, sender_peak_rss
+from bench.measure import Figure, figure
 from bench.parts import measure_parts, wire_round_trip_rate
 from bench.workload import workload
+from tests.conftest import CLX5, DATA_DIR
+
+SENDER_MEMORY_FILE_RECORDS = (2_000_000, 19_200_000)
+"""About 110 MB and 1 GB of CLX5 records: the sender's peak memory should not grow with file size."""
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _table(rows: list[tuple[str, Figure]]) -> str:
-    lines = [f"{'workload':<10} {'measure':<34} {'median':>14} {'min':>14} {'max':>14}  unit"]
+    lines = ["| workload | measure | median | min | max | unit |", "|---|---|--:|--:|--:|---|"]
     for workload_name, fig in rows:
-        lines.append(
-            f"{workload_name:<10} {fig.name:<34} {fig.median:>14,.0f} {fig.minimum:>14,.0f} {fig.maximum:>14,.0f}  {fig.unit}"
-        )
+        digits = 0 if fig.median >= 100 else 1
+        values = (f"{value:,.{digits}f}" for value in (fig.median, fig.minimum, fig.maximum))
+        lines.append(f"| {workload_name} | {fig.name} | {' | '.join(values)} | {fig.unit} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
-    parser.add_argument("--records", type=int, default=2_000_000, help="records per workload (default 2,000,000)")
+    parser.add_argument(
+        "--records", type=int, default=5_000_000, help="records per workload (default 5,000,000)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (default 3)")
     parser.add_argument("--workloads", default="clx5,demo", help="comma-separated: clx5, demo")
+    parser.add_argument(
+        "--sections", default="parts,e2e,reads,memory", help="comma-separated: parts, e2e, reads, memory"
+    )
     args = parser.parse_args()
 
+    sections = set(args.sections.split(","))
     rows: list[tuple[str, Figure]] = []
     summary: dict[str, dict[str, float]] = {}
+    clx5 = DATA_DIR / CLX5
     for name in args.workloads.split(","):
-        path = workload(name, args.records, DATA_DIR / CLX5)
-        parts = measure_parts(path, args.runs)
-        rows += [(name, fig) for fig in parts]
-        summary[name] = {"wire_encode_plus_decode_records_per_s": wire_round_trip_rate(parts)}
-        print(_table([(name, fig) for fig in parts]), flush=True)
+        path = workload(name, args.records, clx5)
+        if "parts" in sections:
+            parts = measure_parts(path, args.runs)
+            rows += [(name, fig) for fig in parts]
+            summary.setdefault(name, {})["wire_encode_plus_decode_records_per_s"] = wire_round_trip_rate(
+                parts
+            )
+        if "e2e" in sections:
+            for output_enabled in (False, True):
+                fig, rss = end_to_end(path, output_enabled, args.runs)
+                rows.append((name, fig))
+                summary.setdefault(name, {})[f"receiver_peak_rss_mb_output_{output_enabled}"] = rss
+                rows.append((name, figure(f"receiver peak RSS ({fig.name})", "MB", [rss])))
+        if "reads" in sections:
+            rows += [(name, fig) for fig in reads_under_load(path, args.runs)]
+        print(_table([row for row in rows if row[0] == name]), flush=True)
+    if "memory" in sections:
+        for records in SENDER_MEMORY_FILE_RECORDS:
+            path = workload("clx5", records, clx5)
+            size_mb = path.stat().st_size / 1e6
+            rss = [sender_peak_rss(path.parent, path.name) for _ in range(args.runs)]
+            rows.append(("clx5", figure(f"sender peak RSS, {size_mb:,.0f} MB file", "MB", rss)))
 
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.measure import Figure, rate
 from obm_shared.framing import FrameDecoder, FrameEncoder, StreamValidator
 from obm_shared.messages import PROTOCOL_VERSION, Handshake, RecordBatch
 from receiver.book.adapter import apply_records
 from receiver.book.market import Market
 from sender.dbn_file import open_mbo_file
-
-from bench.measure import Figure, rate
 
 RECORDS_PER_BATCH = 16_384
 DECODE_CHUNK_BYTES = 1 << 20
@@ -63,6 +62,7 @@ def measure_parts(path: Path, runs: int) -> list[Figure]:
 
 def wire_round_trip_rate(parts: list[Figure]) -> float:
     """Records/s of encode followed by decode, from the two medians."""
-    encode, decode = (next(f.median for f in parts if f.name == name) for name in ("wire encode", "wire decode"))
+    encode, decode = (
+        next(f.median for f in parts if f.name == name) for name in ("wire encode", "wire decode")
+    )
     return float(1 / (1 / encode + 1 / decode))
-

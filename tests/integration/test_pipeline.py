@@ -97,7 +97,9 @@ def test_event_lines_cover_every_event_and_end_at_the_final_book(stack: Stack) -
     first = httpx.get(f"{stack.orchestrator}/api/events", params={"start": 0, "limit": 3}, timeout=5).json()
     assert first["total"] == events
     assert len(first["events"]) == 3
-    assert [line["sequence"] for line in first["events"]] == sorted(line["sequence"] for line in first["events"])
+    assert [line["sequence"] for line in first["events"]] == sorted(
+        line["sequence"] for line in first["events"]
+    )
 
     last = httpx.get(
         f"{stack.orchestrator}/api/events", params={"start": events - 1, "limit": 10}, timeout=5

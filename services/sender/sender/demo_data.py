@@ -25,8 +25,7 @@ from bisect import bisect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import accumulate, groupby
-from operator import itemgetter
+from itertools import accumulate, count
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +81,11 @@ DEPTH_LEVELS = 15
 """New quotes rest up to this many ticks behind the fair price."""
 SNAPSHOT_LEVELS = (10, 20)
 SNAPSHOT_ORDERS_PER_LEVEL = 4
+FIRST_ORDER_ID = 6_400_000_000_001
+TABLE_BITS = 7
+"""Skewed draws index tables of 2**TABLE_BITS values with as many random bits (cheaper than float maths)."""
+PICK_BITS = 24
+"""Random bits reduced modulo a count for a uniform pick (bias below 1e-4 for counts up to 1,000)."""
 TARGET_ORDERS = 90
 """Resting orders per book that the add/cancel mix steers towards."""
 FAIR_STEP_PROBABILITY = 0.01
@@ -99,8 +103,17 @@ ADD_PROBABILITY_FULL = 0.35
 """Add probability below and above TARGET_ORDERS resting orders."""
 MODIFY_PROBABILITY = 0.10
 PARTIAL_CANCEL_PROBABILITY = 0.15
-STALE = 1_000_000
-"""Cancel preference of an order on the wrong side of the fair price (above any real distance)."""
+
+
+def _draw_table(quantile: Callable[[float], int]) -> list[int]:
+    """``quantile`` at 2**TABLE_BITS evenly spaced probabilities: an index of TABLE_BITS random bits draws
+    from its distribution."""
+    size = 1 << TABLE_BITS
+    return [quantile((index + 0.5) / size) for index in range(size)]
+
+
+DEPTHS = _draw_table(lambda p: int(DEPTH_LEVELS * p * p))
+"""Ticks behind the fair price of a new quote: mostly near, up to DEPTH_LEVELS - 1."""
 
 
 @dataclass(frozen=True)
@@ -287,7 +300,13 @@ class _Book:
 
     def add(self, order_id: int, side: int, price: int, size: int) -> None:
         """A new order at the back of its level."""
-        self._join(order_id, side, price)
+        levels = self.levels[side]
+        queue = levels.get(price)
+        if queue is None:
+            queue = levels[price] = {}
+            if price > self.tops[side] if side == BID else price < self.tops[side]:
+                self.tops[side] = price
+        queue[order_id] = None
         self.orders[order_id] = [side, price, size, len(self.ids)]
         self.ids.append(order_id)
 
@@ -298,31 +317,6 @@ class _Book:
         if last != order_id:
             self.ids[position] = last
             self.orders[last][3] = position
-        self._leave(order_id, side, price)
-
-    def requeue(self, order_id: int, price: int, size: int) -> None:
-        """The order moves to the back of the level at ``price`` with ``size`` (it loses priority)."""
-        order = self.orders[order_id]
-        self._leave(order_id, order[0], order[1])
-        self._join(order_id, order[0], price)
-        order[1], order[2] = price, size
-
-    def is_last_on_side(self, order_id: int) -> bool:
-        """True when removing the order would empty its side."""
-        side, price = self.orders[order_id][:2]
-        levels = self.levels[side]
-        return len(levels) == 1 and len(levels[price]) == 1
-
-    def _join(self, order_id: int, side: int, price: int) -> None:
-        levels = self.levels[side]
-        queue = levels.get(price)
-        if queue is None:
-            queue = levels[price] = {}
-            if price > self.tops[side] if side == BID else price < self.tops[side]:
-                self.tops[side] = price
-        queue[order_id] = None
-
-    def _leave(self, order_id: int, side: int, price: int) -> None:
         levels = self.levels[side]
         queue = levels[price]
         del queue[order_id]
@@ -330,6 +324,12 @@ class _Book:
             del levels[price]
             if price == self.tops[side]:
                 self.tops[side] = max(levels, default=NO_BID) if side == BID else min(levels, default=NO_ASK)
+
+    def requeue(self, order_id: int, price: int, size: int) -> None:
+        """The order moves to the back of the level at ``price`` with ``size`` (it loses priority)."""
+        side = self.orders[order_id][0]
+        self.remove(order_id)
+        self.add(order_id, side, price, size)
 
 
 class _Instrument:
@@ -339,6 +339,8 @@ class _Instrument:
         self.spec = spec
         self.fair = spec.open_price // spec.tick
         self.books: list[_Book] = []
+        self.sizes = _draw_table(lambda p: spec.lot * (1 + int(spec.max_lots * p**3)))
+        """New order sizes: mostly one lot, now and then up to ``max_lots``."""
 
     def best(self, side: int) -> int:
         """Consolidated best price of ``side`` across publishers (NO_BID or NO_ASK when empty)."""
@@ -356,66 +358,66 @@ class _Session:
     """The books of every (instrument, publisher), the random source and the tape of records so far."""
 
     def __init__(self, seed: int) -> None:
-        self.rnd = random.Random(seed)
+        rnd = random.Random(seed)
+        self.uniform, self.bits = rnd.random, rnd.getrandbits
         self.tape = _Tape()
-        self.next_order_id = 6_400_000_000_000
-        self.instruments = [_Instrument(spec) for spec in DEMO_INSTRUMENTS]
+        self.order_ids = count(FIRST_ORDER_ID)
         self.books: list[_Book] = []
         weights: list[float] = []
-        for instrument in self.instruments:
-            for publisher_id in instrument.spec.publishers:
+        for spec in DEMO_INSTRUMENTS:
+            instrument = _Instrument(spec)
+            for publisher_id in spec.publishers:
                 book = _Book(len(self.books), publisher_id, instrument)
                 instrument.books.append(book)
                 self.books.append(book)
-                weights.append(instrument.spec.activity / len(instrument.spec.publishers))
-        self.cumulative_weights = [weight / sum(weights) for weight in accumulate(weights)]
+                weights.append(spec.activity / len(spec.publishers))
+        shares = [weight / sum(weights) for weight in accumulate(weights)]
+        self.book_draws = [self.books[index] for index in _draw_table(lambda p: bisect(shares, p))]
+        """Books by their share of events, for one draw of TABLE_BITS random bits."""
         self.builder = _RecordBuilder(self.books, seed)
         for book in self.books:
             self._snapshot(book)
 
     def chunks(self, records: int) -> Iterator[MboArray]:
         """Generate live events until ``records`` records exist, yielding full chunks as they fill."""
-        tape = self.tape
-        while remaining := records - tape.total:
-            self._event(remaining)
-            if len(tape.flat) >= CHUNK_RECORDS * 7:
+        tape, flat, event = self.tape, self.tape.flat, self._event
+        while remaining := records - tape.flushed - len(flat) // 7:
+            event(remaining)
+            if len(flat) >= CHUNK_RECORDS * 7:
                 yield self.builder.build(tape.take(CHUNK_RECORDS))
         while tape.flat:
             yield self.builder.build(tape.take(min(CHUNK_RECORDS, len(tape.flat) // 7)))
 
-    def _new_order_id(self) -> int:
-        self.next_order_id += 1
-        return self.next_order_id
-
-    def _size(self, spec: DemoInstrument) -> int:
-        """A new order's size: mostly one lot, now and then up to ``max_lots``."""
-        return spec.lot * (1 + int(spec.max_lots * self.rnd.random() ** 3))
+    def _below(self, limit: int) -> int:
+        """A random int in [0, limit)."""
+        return self.bits(PICK_BITS) % limit
 
     def _snapshot(self, book: _Book) -> None:
         """Clear the book, then rest 10-20 levels per side around the fair price, all one F_SNAPSHOT event."""
-        rnd, tape, instrument = self.rnd, self.tape, book.instrument
+        tape, instrument = self.tape, book.instrument
         tape.emit(book.index, CLEAR, NO_SIDE, 0, 0, 0, F_SNAPSHOT)
         low, high = SNAPSHOT_LEVELS
         for side in (BID, ASK):
-            for depth in range(low + int(rnd.random() * (high - low + 1))):
+            for depth in range(low + self._below(high - low + 1)):
                 price = instrument.fair - depth if side == BID else instrument.fair + 1 + depth
-                for _ in range(1 + int(rnd.random() * SNAPSHOT_ORDERS_PER_LEVEL)):
-                    order_id, size = self._new_order_id(), self._size(instrument.spec)
+                for _ in range(1 + self._below(SNAPSHOT_ORDERS_PER_LEVEL)):
+                    order_id, size = next(self.order_ids), instrument.sizes[self.bits(TABLE_BITS)]
                     book.add(order_id, side, price, size)
                     tape.emit(book.index, ADD, side, price, size, order_id, F_SNAPSHOT)
         tape.end_event()
 
     def _event(self, budget: int) -> None:
         """One live event on a random book, at most ``budget`` records long."""
-        rnd = self.rnd
-        book = self.books[bisect(self.cumulative_weights, rnd.random())]
+        uniform = self.uniform
+        book = self.book_draws[self.bits(TABLE_BITS)]
         instrument = book.instrument
-        if rnd.random() < FAIR_STEP_PROBABILITY:
-            instrument.step(rnd.random() < 0.5)
-        lag = 2 * instrument.fair + 1 - book.tops[BID] - book.tops[ASK]
+        if uniform() < FAIR_STEP_PROBABILITY:
+            instrument.step(uniform() < 0.5)
+        tops = book.tops
+        lag = 2 * instrument.fair + 1 - tops[BID] - tops[ASK]
         trade_probability = STALE_TRADE_PROBABILITY if lag >= 2 or lag <= -2 else TRADE_PROBABILITY
         add_probability = ADD_PROBABILITY_THIN if len(book.ids) < TARGET_ORDERS else ADD_PROBABILITY_FULL
-        draw = rnd.random()
+        draw = uniform()
         if draw < trade_probability:
             done = self._trade(book, lag, budget)
         elif draw < trade_probability + add_probability:
@@ -427,137 +429,121 @@ class _Session:
             done = True
         if not done:
             self._add(book)
-        self.tape.end_event()
 
     def _quote_price(self, instrument: _Instrument, side: int) -> int:
         """A passive price up to DEPTH_LEVELS behind the fair price, never locking the consolidated book."""
-        depth = int(DEPTH_LEVELS * self.rnd.random() ** 2)
+        depth = DEPTHS[self.bits(TABLE_BITS)]
         if side == BID:
-            price = instrument.fair - depth
-            return min(price, instrument.best(ASK) - 1)
-        price = instrument.fair + 1 + depth
-        return max(price, instrument.best(BID) + 1)
+            return min(instrument.fair - depth, instrument.best(ASK) - 1)
+        return max(instrument.fair + 1 + depth, instrument.best(BID) + 1)
 
     def _add(self, book: _Book) -> None:
-        side = BID if self.rnd.random() < 0.5 else ASK
+        side = BID if self.bits(1) else ASK
         price = self._quote_price(book.instrument, side)
-        order_id, size = self._new_order_id(), self._size(book.instrument.spec)
+        order_id, size = next(self.order_ids), book.instrument.sizes[self.bits(TABLE_BITS)]
         book.add(order_id, side, price, size)
-        self.tape.emit(book.index, ADD, side, price, size, order_id)
-
-    def _pick_stale(self, book: _Book) -> int:
-        """Of two random resting orders, the one further from the fair price (or on its wrong side)."""
-        rnd, ids, fair = self.rnd, book.ids, book.instrument.fair
-        best_id, best_score = 0, -1
-        for _ in range(2):
-            order_id = ids[int(rnd.random() * len(ids))]
-            side, price = book.orders[order_id][:2]
-            distance = fair - price if side == BID else price - fair - 1
-            score = distance if distance >= 0 else STALE
-            if score > best_score:
-                best_id, best_score = order_id, score
-        return best_id
+        self.tape.emit(book.index, ADD, side, price, size, order_id, F_LAST)
 
     def _cancel(self, book: _Book) -> bool:
-        """Cancel a stale order in full, or part of it; False when that would empty its side."""
-        order_id = self._pick_stale(book)
-        side, price, size, _ = book.orders[order_id]
-        if size > 1 and self.rnd.random() < PARTIAL_CANCEL_PROBABILITY:
-            cancelled = 1 + int(self.rnd.random() * (size - 1))
-            book.orders[order_id][2] = size - cancelled
-        elif book.is_last_on_side(order_id):
-            return False
+        """Cancel in full or in part the further from the fair price of two random orders (far orders go
+        first); False when that would empty its side."""
+        ids, orders = book.ids, book.orders
+        first, second = ids[self._below(len(ids))], ids[self._below(len(ids))]
+        fair_mid = 2 * book.instrument.fair + 1  # half ticks
+        far = abs(2 * orders[first][1] - fair_mid) >= abs(2 * orders[second][1] - fair_mid)
+        order_id = first if far else second
+        side, price, size, _ = orders[order_id]
+        if size > 1 and self.uniform() < PARTIAL_CANCEL_PROBABILITY:
+            cancelled = 1 + self._below(size - 1)
+            orders[order_id][2] = size - cancelled
+        elif len(levels := book.levels[side]) == 1 and len(levels[price]) == 1:
+            return False  # the last order of its side
         else:
             cancelled = size
             book.remove(order_id)
-        self.tape.emit(book.index, CANCEL, side, price, cancelled, order_id)
+        self.tape.emit(book.index, CANCEL, side, price, cancelled, order_id, F_LAST)
         return True
 
     def _modify(self, book: _Book) -> None:
         """Shrink an order in place, or move it to a new price or a larger size at the back of a queue."""
-        rnd = self.rnd
-        order_id = book.ids[int(rnd.random() * len(book.ids))]
+        order_id = book.ids[self._below(len(book.ids))]
         side, price, size, _ = book.orders[order_id]
-        draw = rnd.random()
+        draw = self.uniform()
         if draw < 0.5 and size > 1:
-            size = 1 + int(rnd.random() * (size - 1))
+            size = 1 + self._below(size - 1)
             book.orders[order_id][2] = size
         elif draw < 0.8:
             new_price = self._quote_price(book.instrument, side)
             price = new_price if new_price != price else price - 1 if side == BID else price + 1
             book.requeue(order_id, price, size)
         else:
-            size += self._size(book.instrument.spec)
+            size += book.instrument.sizes[self.bits(TABLE_BITS)]
             book.requeue(order_id, price, size)
-        self.tape.emit(book.index, MODIFY, side, price, size, order_id)
+        self.tape.emit(book.index, MODIFY, side, price, size, order_id, F_LAST)
 
     def _trade(self, book: _Book, lag: int, budget: int) -> bool:
         """An aggressor sweeps one to three levels of the other side, mostly buying when the book is below the
-        fair price (``lag`` > 0, in half ticks) and selling when above; False when that side is too thin or
-        the event would exceed ``budget`` records."""
-        rnd = self.rnd
-        side = BID if rnd.random() < (0.5 if not lag else 0.8 if lag > 0 else 0.2) else ASK
+        fair price (``lag`` > 0, in half ticks) and selling when above, and may rest what is left; False
+        when that side is too thin or the event could exceed ``budget`` records."""
+        uniform = self.uniform
+        side = BID if uniform() < (0.5 if not lag else 0.8 if lag > 0 else 0.2) else ASK
         resting_side = ASK if side == BID else BID
         levels = book.levels[resting_side]
         if len(levels) < 3:
             return False
-        draw = rnd.random()
+        draw = uniform()
         swept = min(1 + (draw > 0.9) + (draw > 0.98), len(levels) - 2)
         prices = sorted(levels, reverse=resting_side == BID)[:swept]
-        fills, cleared = self._fills(book, resting_side, prices)
-        rests = cleared and rnd.random() < 0.3
-        if swept + 2 * len(fills) + rests > budget:
+        if swept + 2 * sum(len(levels[price]) for price in prices) + 1 > budget:
             return False
-        self._emit_trade(book, side, resting_side, fills, rests)
+        aggressor = next(self.order_ids)
+        self._settle(book, resting_side, self._sweep(book, side, prices, aggressor))
+        price = prices[-1]
+        opposite = book.instrument.best(resting_side)
+        if (
+            price not in levels
+            and uniform() < 0.3
+            and (price < opposite if side == BID else price > opposite)
+        ):
+            size = book.instrument.sizes[self.bits(TABLE_BITS)]
+            book.add(aggressor, side, price, size)
+            self.tape.emit(book.index, ADD, side, price, size, aggressor)
+        self.tape.end_event()
         return True
 
-    def _fills(
-        self, book: _Book, side: int, prices: list[int]
-    ) -> tuple[list[tuple[int, int, int, int]], bool]:
-        """(order id, price, filled, left) of each resting order hit: every order of each level but the last,
-        and of the last level all of it or a front part of its queue (then the bool is False)."""
-        rnd, orders, levels = self.rnd, book.orders, book.levels[side]
-        fills = []
-        cleared = True
+    def _sweep(self, book: _Book, side: int, prices: list[int], aggressor: int) -> list[tuple[int, int, int]]:
+        """Emit a Trade per level and a Fill per resting order hit: all of each level but the last, and of
+        the last all of it or the front of its queue. Returns (order id, price, size left) of each order hit."""
+        emit, orders, index = self.tape.emit, book.orders, book.index
+        resting_side = ASK if side == BID else BID
+        levels = book.levels[resting_side]
+        hits = []
         for price in prices:
             queue = levels[price]
             wanted = total = sum(orders[order_id][2] for order_id in queue)
-            if price == prices[-1] and total > 1 and rnd.random() < 0.8:
-                wanted = 1 + int(rnd.random() ** 2 * (total - 1))
-                cleared = False
+            if price == prices[-1] and total > 1 and self.uniform() < 0.8:
+                wanted = 1 + int(self.uniform() ** 2 * (total - 1))
+            emit(index, TRADE, side, price, wanted, aggressor)
             for order_id in queue:
                 size = orders[order_id][2]
                 filled = min(size, wanted)
-                fills.append((order_id, price, filled, size - filled))
+                emit(index, FILL, resting_side, price, filled, order_id)
+                hits.append((order_id, price, size - filled))
                 wanted -= filled
                 if not wanted:
                     break
-        return fills, cleared
+        return hits
 
-    def _emit_trade(
-        self, book: _Book, side: int, resting_side: int, fills: list[tuple[int, int, int, int]], rests: bool
-    ) -> None:
-        """Trade and Fills per level, then a Cancel per order filled in full and a Modify for one filled in
-        part, then maybe the aggressor's remainder as an Add where it locks no book."""
-        tape, index, aggressor = self.tape, book.index, self._new_order_id()
-        for price, group in groupby(fills, key=itemgetter(1)):
-            level_fills = list(group)
-            tape.emit(index, TRADE, side, price, sum(fill[2] for fill in level_fills), aggressor)
-            for order_id, _, filled, _ in level_fills:
-                tape.emit(index, FILL, resting_side, price, filled, order_id)
-        for order_id, price, filled, left in fills:
+    def _settle(self, book: _Book, side: int, hits: list[tuple[int, int, int]]) -> None:
+        """After the fills: Cancel each order filled in full, Modify one filled in part to what is left."""
+        emit, orders, index = self.tape.emit, book.orders, book.index
+        for order_id, price, left in hits:
             if left:
-                book.orders[order_id][2] = left
-                tape.emit(index, MODIFY, resting_side, price, left, order_id)
+                orders[order_id][2] = left
+                emit(index, MODIFY, side, price, left, order_id)
             else:
+                emit(index, CANCEL, side, price, orders[order_id][2], order_id)
                 book.remove(order_id)
-                tape.emit(index, CANCEL, resting_side, price, filled, order_id)
-        price = fills[-1][1]
-        opposite = book.instrument.best(resting_side)
-        if rests and (price < opposite if side == BID else price > opposite):
-            size = self._size(book.instrument.spec)
-            book.add(aggressor, side, price, size)
-            tape.emit(index, ADD, side, price, size, aggressor)
 
 
 class _RecordBuilder:

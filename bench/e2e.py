@@ -1,0 +1,172 @@
+"""End to end: sender and receiver as separate processes over loopback TCP, as fast as possible.
+
+The rate is records / the receiver's elapsed time from the first record received to the last one applied
+(both processes share the machine's monotonic clock; the first frame's transit is the only part left out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.measure import Figure, figure
+from scripts.local_stack import LocalStack, free_port, local_services
+
+RUN_TIMEOUT_SECONDS = 600
+READERS = 100
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a process (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+@contextmanager
+def pipeline(data_dir: Path, output_enabled: bool) -> Iterator[tuple[LocalStack, int]]:
+    """A receiver and a sender on loopback; yields the stack and the ingest port."""
+    ports = {"receiver": free_port(), "sender": free_port()}
+    ingest = free_port()
+    with tempfile.TemporaryDirectory() as scratch:
+        services = {
+            "receiver": {
+                "RECEIVER_INGEST_PORT": ingest,
+                "RECEIVER_OUTPUT_ENABLED": output_enabled,
+                "RECEIVER_OUTPUT_DIR": Path(scratch) / "output",
+                "RECEIVER_LOG_LEVEL": "WARNING",
+            },
+            "sender": {
+                "SENDER_DATA_DIR": data_dir,
+                "SENDER_RECEIVER_PORT": ingest,
+                "SENDER_LOG_LEVEL": "WARNING",
+            },
+        }
+        with local_services(services, Path(scratch), ports) as stack:
+            yield stack, ingest
+
+
+def replay_once(stack: LocalStack, file_name: str) -> dict[str, Any]:
+    """Stream one file as fast as possible; returns the receiver's final run status."""
+    httpx.post(f"{stack.urls['receiver']}/start-processing", timeout=10).raise_for_status()
+    httpx.post(
+        f"{stack.urls['sender']}/start-streaming", json={"file": file_name}, timeout=60
+    ).raise_for_status()
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        run: dict[str, Any] = httpx.get(f"{stack.urls['receiver']}/status", timeout=10).json()["run"]
+        if run["state"] in ("done", "failed"):
+            if run["state"] != "done" or not run["accounted"]:
+                raise RuntimeError(f"replay of {file_name} did not complete cleanly: {run}")
+            return run
+        time.sleep(0.05)
+    raise RuntimeError(f"replay of {file_name} did not finish in {RUN_TIMEOUT_SECONDS} s")
+
+
+def end_to_end(workload: Path, output_enabled: bool, runs: int) -> tuple[Figure, float]:
+    """Records/s end to end over ``runs`` replays, and the receiver's peak RSS in MB."""
+    rates = []
+    with pipeline(workload.parent, output_enabled) as (stack, _):
+        for _ in range(runs):
+            run = replay_once(stack, workload.name)
+            if output_enabled and run["output_lines"] != run["events"]:
+                raise RuntimeError(f"event lines lost: {run['output_lines']} of {run['events']}")
+            rates.append(run["accounting"]["records"] / run["elapsed_seconds"])
+        rss = peak_rss_mb(stack.processes["receiver"].pid)
+    label = "end to end, JSON output on" if output_enabled else "end to end"
+    return figure(label, "records/s", rates), rss
+
+
+def _read_load(url: str, stop: threading.Event, latencies: list[float]) -> None:
+    """``READERS`` concurrent clients reading the consolidated top 10 until ``stop`` is set."""
+
+    async def reader(client: httpx.AsyncClient) -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            response = await client.get(url, params={"depth": 10, "per_publisher": False})
+            if response.status_code == 200:
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    async def readers() -> None:
+        limits = httpx.Limits(max_connections=READERS)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+            await asyncio.gather(*(reader(client) for _ in range(READERS)))
+
+    asyncio.run(readers())
+
+
+def reads_under_load(workload: Path, runs: int) -> list[Figure]:
+    """``GET /order-book`` by 100 concurrent clients while the receiver ingests at full speed."""
+    p50s, p99s, drops = [], [], []
+    with pipeline(workload.parent, output_enabled=False) as (stack, _):
+        for _ in range(runs):
+            quiet = replay_once(stack, workload.name)
+            quiet_rate = quiet["accounting"]["records"] / quiet["elapsed_seconds"]
+            latencies: list[float] = []
+            stop = threading.Event()
+            url = f"{stack.urls['receiver']}/order-book"
+            readers = threading.Thread(target=_read_load, args=(url, stop, latencies))
+            readers.start()
+            try:
+                loaded = replay_once(stack, workload.name)
+            finally:
+                stop.set()
+                readers.join()
+            loaded_rate = loaded["accounting"]["records"] / loaded["elapsed_seconds"]
+            quantiles = statistics.quantiles(latencies, n=100)
+            p50s.append(quantiles[49])
+            p99s.append(quantiles[98])
+            drops.append(100 * (1 - loaded_rate / quiet_rate))
+    return [
+        figure(f"GET /order-book p50, {READERS} clients", "ms", p50s),
+        figure(f"GET /order-book p99, {READERS} clients", "ms", p99s),
+        figure("ingest rate drop under those reads", "%", drops),
+    ]
+
+
+def _discard_server() -> tuple[int, threading.Thread]:
+    """A TCP sink that reads and drops everything, so the sender is measured alone."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = int(server.getsockname()[1])
+
+    def serve() -> None:
+        with server:
+            connection, _ = server.accept()
+            with connection:
+                while connection.recv(1 << 20):
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return port, thread
+
+
+def sender_peak_rss(data_dir: Path, file_name: str) -> float:
+    """Peak RSS (MB) of a fresh sender process streaming ``file_name`` to a sink."""
+    with tempfile.TemporaryDirectory() as scratch:
+        port = free_port()
+        services = {"sender": {"SENDER_DATA_DIR": data_dir, "SENDER_LOG_LEVEL": "WARNING"}}
+        with local_services(services, Path(scratch), {"sender": port}) as stack:
+            sink_port, sink = _discard_server()
+            url = stack.urls["sender"]
+            body = {"file": file_name, "receiver_port": sink_port}
+            httpx.post(f"{url}/start-streaming", json=body, timeout=600).raise_for_status()
+            sink.join(RUN_TIMEOUT_SECONDS)
+            status = httpx.get(f"{url}/status", timeout=10).json()["run"]
+            if (
+                status["state"] not in ("done", "failed")
+                and status["records_sent"] != status["records_total"]
+            ):
+                raise RuntimeError(f"sender did not finish {file_name}: {status}")
+            return peak_rss_mb(stack.processes["sender"].pid)

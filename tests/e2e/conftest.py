@@ -1,0 +1,72 @@
+"""The real images from docker-compose.yml, started the way a user starts them (images built by `make images`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA_DIR
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT = "obm-e2e"
+
+
+@dataclass(frozen=True)
+class ComposeStack:
+    """Published URLs of the running containers."""
+
+    compose: object
+    orchestrator: str
+    sender: str
+    receiver: str
+
+    def docker_compose(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``docker compose`` on this project (e.g. to stop one service)."""
+        return subprocess.run(
+            [
+                "docker",
+                "compose",
+                "-p",
+                PROJECT,
+                "-f",
+                "docker-compose.yml",
+                "-f",
+                "tests/e2e/docker-compose.e2e.yml",
+                *args,
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def compose_stack() -> Iterator[ComposeStack]:
+    """``docker compose up --wait`` of the project's images, with the real data mounted as the user's data."""
+    testcontainers_compose = pytest.importorskip("testcontainers.compose")
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        pytest.fail("no Docker engine answers: run `make images` (it installs and starts one where needed)")
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    os.environ["COMPOSE_PROJECT_NAME"] = PROJECT
+    os.environ["OBM_USER_DATA"] = str(DATA_DIR.resolve()) if DATA_DIR.is_dir() else str(REPO / "data")
+    compose = testcontainers_compose.DockerCompose(
+        REPO,
+        compose_file_name=["docker-compose.yml", "tests/e2e/docker-compose.e2e.yml"],
+        build=False,
+        wait=True,
+    )
+    compose.start()
+    try:
+        urls = {
+            service: "http://{}:{}".format(*compose.get_service_host_and_port(service, port))
+            for service, port in (("orchestrator", 8000), ("sender", 8081), ("receiver", 8082))
+        }
+        yield ComposeStack(compose, urls["orchestrator"], urls["sender"], urls["receiver"])
+    finally:
+        compose.stop()
