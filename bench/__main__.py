@@ -86,7 +86,10 @@ def main() -> None:
     print(f"\nCPUs: {os.cpu_count()}  ({platform.machine()}, Python {platform.python_version()})")
     print(_table(rows))
     for name, values in summary.items():
-        print(f"{name}: wire encode+decode {values['wire_encode_plus_decode_records_per_s']:,.0f} records/s")
+        if "wire_encode_plus_decode_records_per_s" in values:
+            print(
+                f"{name}: wire encode+decode {values['wire_encode_plus_decode_records_per_s']:,.0f} records/s"
+            )
     print(f"results: {RESULTS / 'latest.json'}")
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-DATA_DIR = Path(os.environ.get("OBM_DATA_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+DATA_DIR = Path(
+    os.environ.get("OBM_DATA_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
+)
 REQUIRE_DATA = os.environ.get("OBM_REQUIRE_DATA") == "1"
 
 CLX5 = "CLX5/CLX5_mbo.dbn"
@@ -19,7 +21,9 @@ def real_file(relative: str) -> Path:
     """Path of a real data file; skips the test (or fails it, when OBM_REQUIRE_DATA=1) if it is absent."""
     path = DATA_DIR / relative
     if not path.is_file():
-        message = f"real data file {path} not found (set OBM_DATA_DIR to the folder holding CLX5/, ESM4/, DBEQ/)"
+        message = (
+            f"real data file {path} not found (set OBM_DATA_DIR to the folder holding CLX5/, ESM4/, DBEQ/)"
+        )
         if REQUIRE_DATA:
             pytest.fail(message)
         pytest.skip(message)

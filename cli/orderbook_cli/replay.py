@@ -11,7 +11,8 @@ from tqdm import tqdm
 from receiver.book.adapter import apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market
-from receiver.book.views import capture_event, event_view, market_views
+from receiver.book.views import capture_event, market_views
+from receiver.event_lines import EventLineEncoder
 from sender.dbn_file import open_mbo_file
 
 RECORDS_PER_BATCH = 65_536
@@ -23,12 +24,11 @@ def replay_file(path: Path, depth: int, events_out: IO[bytes] | None = None, pro
     market = Market(symbols=mbo_file.metadata().instruments)
     on_event = None
     if events_out is not None:
-        encoder = msgspec.json.Encoder()
+        line = EventLineEncoder(market.symbol).line
         out = events_out
 
         def on_event(book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
-            snapshot = capture_event(market, book, ts_event, ts_recv, sequence, depth)
-            out.write(encoder.encode(event_view(snapshot, market.symbol(book.instrument_id))) + b"\n")
+            out.write(line(capture_event(market, book, ts_event, ts_recv, sequence, depth)))
 
     total = mbo_file.count_records() if progress else None
     with tqdm(total=total, unit="rec", unit_scale=True, disable=not progress, desc=path.name) as bar:

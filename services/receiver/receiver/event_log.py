@@ -1,7 +1,7 @@
 """The per-event JSON lines output: written off the ingest path, read back in pages.
 
-Ingest hands over batches of raw event snapshots through a bounded queue; a writer thread renders them
-(decimal prices), encodes and appends them.
+Ingest hands over batches of raw event snapshots through a bounded queue; a writer thread renders them as
+JSON lines and appends them.
 When the writer falls behind, ``put`` waits for room (backpressure reaches the TCP stream): no line is dropped.
 """
 
@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 INDEX_EVERY_LINES = 1024
 """A byte offset is remembered for every this many lines, so a page is found without scanning the file."""
 
@@ -25,7 +23,7 @@ _CLOSE = None
 class EventLog:
     """One JSON line per book event, appended to ``path``."""
 
-    def __init__(self, path: Path, queue_batches: int, render: Callable[[Any], msgspec.Struct]) -> None:
+    def __init__(self, path: Path, queue_batches: int, render: Callable[[Any], bytes]) -> None:
         self.path = path
         self._render = render
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +56,6 @@ class EventLog:
         self._thread.join()
 
     def _write_loop(self) -> None:
-        encoder = msgspec.json.Encoder()
         buffer = bytearray()
         render = self._render
         try:
@@ -66,8 +63,7 @@ class EventLog:
                 buffer.clear()
                 line_ends = []
                 for snapshot in snapshots:
-                    encoder.encode_into(render(snapshot), buffer, -1)
-                    buffer += b"\n"
+                    buffer += render(snapshot)
                     line_ends.append(len(buffer))
                 self._file.write(buffer)
                 self._file.flush()

@@ -18,8 +18,9 @@ from obm_shared.records import MboArray
 from receiver.book.adapter import EventAligner, apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market
-from receiver.book.views import EventSnapshot, EventView, capture_event, event_view, format_price
+from receiver.book.views import EventSnapshot, capture_event, format_price
 from receiver.core.config import Settings
+from receiver.event_lines import EventLineEncoder
 from receiver.event_log import EventLog
 
 TRADE = Action.TRADE.value.encode()
@@ -62,12 +63,14 @@ class Run:
         self.trades: deque[Trade] = deque(maxlen=settings.trade_tape_size)
         self.started_at: float | None = None
         self.finished_at: float | None = None
+        self.version = 0
+        """Incremented whenever the books change (after each applied slice of complete events)."""
         self.event_log: EventLog | None = None
         if settings.output_enabled:
             self.event_log = EventLog(
                 settings.output_dir / f"{self.run_id}.jsonl",
                 settings.output_queue_batches,
-                self._render_event,
+                EventLineEncoder(self.market.symbol).line,
             )
 
     @property
@@ -89,6 +92,7 @@ class Run:
             self.metadata = message.metadata
             self.market.symbols.update(message.metadata.instruments)
             self.state = RunState.RECEIVING
+            self.version += 1
         elif isinstance(message, EndOfStream):
             self.sender_totals = message
             await self._finish()
@@ -117,6 +121,7 @@ class Run:
         events: list[EventSnapshot] = []
         on_event = self._event_collector(events) if self.event_log is not None else None
         apply_records(self.market, records, on_event)
+        self.version += 1
         self._record_trades(records)
         if events and self.event_log is not None:
             await self.event_log.put(events)
@@ -128,9 +133,6 @@ class Run:
             append(capture_event(market, book, ts_event, ts_recv, sequence, depth))
 
         return collect
-
-    def _render_event(self, snapshot: EventSnapshot) -> EventView:
-        return event_view(snapshot, self.market.symbol(snapshot.instrument_id))
 
     def _record_trades(self, records: MboArray) -> None:
         trades = records[records["action"] == TRADE][-(self.trades.maxlen or 0) :]
@@ -157,6 +159,7 @@ class Run:
                 self.last_error = self.event_log.error
         self.finished_at = self.clock()
         self.state = state
+        self.version += 1
 
     def status(self) -> dict[str, object]:
         """Counts and state, JSON-ready."""

@@ -141,6 +141,8 @@ DEMO_INSTRUMENTS = (
 
 @dataclass
 class _Interval:
+    """A symbol's mapping over a date range, as ``databento_dbn.Metadata`` takes it."""
+
     start_date: dt.date
     end_date: dt.date
     symbol: str
@@ -148,11 +150,13 @@ class _Interval:
 
 @dataclass
 class _Mapping:
+    """A raw symbol and its mapping intervals, as ``databento_dbn.Metadata`` takes them."""
+
     raw_symbol: str
     intervals: Sequence[MappingInterval]
 
 
-def write_demo_file(path: Path, records: int = DEFAULT_RECORDS, seed: int = DEFAULT_SEED) -> int:
+def write_demo_file(path: Path | str, records: int = DEFAULT_RECORDS, seed: int = DEFAULT_SEED) -> int:
     """Write ``records`` demo MBO records to ``path`` (zstd when it ends in ``.zst``); returns the count.
 
     Raises ValueError when ``records`` cannot hold the opening snapshot (a few hundred records).
@@ -168,7 +172,10 @@ def write_demo_file(path: Path, records: int = DEFAULT_RECORDS, seed: int = DEFA
 
 
 def demo_records(records: int = DEFAULT_RECORDS, seed: int = DEFAULT_SEED) -> Iterator[MboArray]:
-    """The demo session as arrays of :data:`MBO_DTYPE`, ``CHUNK_RECORDS`` records each (the last shorter)."""
+    """The demo session as arrays of :data:`MBO_DTYPE`, ``CHUNK_RECORDS`` records each (the last shorter).
+
+    Raises ValueError when ``records`` cannot hold the opening snapshot.
+    """
     session = _Session(seed)
     if session.tape.total > records:
         raise ValueError(f"{records} records cannot hold the opening snapshot of {session.tape.total}")
@@ -241,7 +248,7 @@ class _Clock:
 
     def slots(self, count: int) -> tuple[npt.NDArray[np.int64], ...]:
         """ts_event, ts_recv and ts_in_delta of the next ``count`` slots."""
-        uniform = self._rng.random((3, count))
+        uniform = self._rng.random((count, 3)).T  # three draws per slot, whatever the chunking
         log_gap = math.log(GAP_MIN_NS) + math.log(GAP_MAX_NS / GAP_MIN_NS) * uniform[0]
         ts_event = self.now_ns + np.cumsum(np.ceil(np.exp(log_gap)).astype(np.int64))
         self.now_ns = int(ts_event[-1])
@@ -283,9 +290,12 @@ class _Tape:
 
 
 class _Book:
-    """The generator's copy of one (instrument, publisher) book: per side, price (ticks) -> order ids in queue
-    order, and the best price (NO_BID or NO_ASK for an empty side); per order [side, price, size, position in ``ids``];
-    ``ids`` lists the resting orders for random picks."""
+    """The generator's copy of one (instrument, publisher) book.
+
+    ``levels``: per side, price (ticks) -> order ids in queue order; ``tops``: per side, the best price (NO_BID
+    or NO_ASK when empty); ``orders``: order id -> [side, price, size, index in ``ids``]; ``ids``: the resting
+    orders, for random picks.
+    """
 
     __slots__ = ("ids", "index", "instrument", "levels", "orders", "publisher_id", "tops")
 

@@ -8,6 +8,7 @@ import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from receiver.api.cache import VersionedCache
 from receiver.book.book import ASK, BID
 from receiver.book.views import book_view, level_orders, market_views, queue_position
 from receiver.ingest import Receiver
@@ -15,6 +16,7 @@ from receiver.processing import Run
 
 router = APIRouter()
 _encoder = msgspec.json.Encoder()
+_book_cache = VersionedCache()
 
 Depth = Annotated[int, Query(ge=1, le=1000, description="levels per side")]
 
@@ -29,12 +31,12 @@ class JSONBytes(Response):
         super().__init__(content=body, status_code=status_code)
 
 
-def get_receiver(request: Request) -> Receiver:
+async def get_receiver(request: Request) -> Receiver:
     receiver: Receiver = request.app.state.receiver
     return receiver
 
 
-def current_run(receiver: Annotated[Receiver, Depends(get_receiver)]) -> Run:
+async def current_run(receiver: Annotated[Receiver, Depends(get_receiver)]) -> Run:
     if receiver.run is None:
         raise HTTPException(404, "no run yet: POST /start-processing, then stream records to the ingest port")
     return receiver.run
@@ -75,19 +77,24 @@ async def order_book(
     publisher_id: int | None = Query(None, description="one publisher's book instead of all books"),
     per_publisher: bool = Query(True, description="also each publisher's book, after the consolidated one"),
 ) -> JSONBytes:
+    key = (depth, instrument_id, publisher_id, per_publisher)
+    body = _book_cache.get((run.run_id, run.version), key, lambda: _order_book(run, *key))
+    return JSONBytes(body)
+
+
+def _order_book(
+    run: Run, depth: int, instrument_id: int | None, publisher_id: int | None, per_publisher: bool
+) -> bytes:
     market = run.market
-    if instrument_id is None:
-        books = market_views(market, depth, per_publisher)
-    else:
-        try:
-            if publisher_id is None:
-                books = market_views(market, depth, per_publisher, only=instrument_id)
-            else:
-                books = [book_view(market, instrument_id, publisher_id, depth)]
-        except KeyError:
-            raise HTTPException(
-                404, f"no book for instrument {instrument_id} publisher {publisher_id}"
-            ) from None
+    try:
+        if instrument_id is None:
+            books = market_views(market, depth, per_publisher)
+        elif publisher_id is None:
+            books = market_views(market, depth, per_publisher, only=instrument_id)
+        else:
+            books = [book_view(market, instrument_id, publisher_id, depth)]
+    except KeyError:
+        raise HTTPException(404, f"no book for instrument {instrument_id} publisher {publisher_id}") from None
     instruments = [
         {
             "instrument_id": iid,
@@ -96,7 +103,7 @@ async def order_book(
         }
         for iid in market.instruments()
     ]
-    return JSONBytes(
+    return _encoder.encode(
         {"run_id": run.run_id, "state": run.state.value, "instruments": instruments, "books": books}
     )
 

@@ -86,9 +86,10 @@ def level_view(level: PriceLevel) -> LevelView:
 def top_levels(book: OrderBook, side: int, depth: int) -> list[PriceLevel]:
     """The best ``depth`` levels of one side, best first."""
     levels = book.bids if side == BID else book.asks
-    prices = levels.keys()
-    chosen = reversed(prices[-depth:]) if side == BID else prices[:depth]
-    return [levels[price] for price in chosen]
+    # Iterate the dict itself, never index it or its views: positional access rebuilds the SortedDict's
+    # position tree after every change, which costs more than the whole event.
+    prices = reversed(levels) if side == BID else iter(levels)
+    return [levels[price] for price in islice(prices, depth)]
 
 
 def merged_levels(books: Sequence[OrderBook], side: int, depth: int) -> list[LevelView]:
@@ -201,7 +202,7 @@ RawLevel = tuple[int, int, int]
 class EventSnapshot(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """The consolidated book of one instrument right after an event, captured cheaply with raw prices.
 
-    Captured on the ingest path; turned into an :class:`EventView` (decimal prices) off it.
+    Captured on the ingest path; rendered with decimal prices off it.
     """
 
     ts_event: int
@@ -213,23 +214,6 @@ class EventSnapshot(msgspec.Struct, frozen=True, array_like=True, gc=False):
     orders: int
     bids: list[RawLevel]
     asks: list[RawLevel]
-
-
-class EventView(msgspec.Struct, frozen=True):
-    """One line of the per-event output: an instrument's consolidated BBO and top levels after an event."""
-
-    ts_event: int
-    ts_recv: int
-    sequence: int
-    instrument_id: int
-    symbol: str
-    best_bid: LevelView | None
-    best_ask: LevelView | None
-    bids: list[LevelView]
-    asks: list[LevelView]
-    crossed: bool
-    locked: bool
-    orders: int
 
 
 def capture_event(
@@ -248,24 +232,4 @@ def capture_event(
     crossing = market.crossing(book.instrument_id, None)
     return EventSnapshot(
         ts_event, ts_recv, sequence, book.instrument_id, crossing.crossed, crossing.locked, orders, bids, asks
-    )
-
-
-def event_view(snapshot: EventSnapshot, symbol: str) -> EventView:
-    """The snapshot with decimal prices, ready to be written as a JSON line."""
-    bids = [LevelView(format_price(price), price, size, count) for price, size, count in snapshot.bids]
-    asks = [LevelView(format_price(price), price, size, count) for price, size, count in snapshot.asks]
-    return EventView(
-        ts_event=snapshot.ts_event,
-        ts_recv=snapshot.ts_recv,
-        sequence=snapshot.sequence,
-        instrument_id=snapshot.instrument_id,
-        symbol=symbol,
-        best_bid=bids[0] if bids else None,
-        best_ask=asks[0] if asks else None,
-        bids=bids,
-        asks=asks,
-        crossed=snapshot.crossed,
-        locked=snapshot.locked,
-        orders=snapshot.orders,
     )

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     output_queue_batches: int = 64
     """Batches of event lines waiting for the writer before ingest pauses (backpressure)."""
     max_frame_bytes: int = 16 * 1024 * 1024
-    apply_slice_records: int = 4096
+    apply_slice_records: int = 1024
     """Records applied between two chances for API reads (at event boundaries)."""
     trade_tape_size: int = 200
     log_level: str = "INFO"
