@@ -25,7 +25,7 @@ install: $(VENV)/bin/activate
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared/obm_shared services/sender/sender services/receiver/receiver services/orchestrator/orchestrator cli/orderbook_cli
+	$(VENV)/bin/mypy shared/obm_shared services/sender/sender services/receiver/receiver services/orchestrator/orchestrator cli/orderbook_cli bench scripts
 
 test: lint images
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -67,8 +67,8 @@ def main() -> None:
         for records in SENDER_MEMORY_FILE_RECORDS:
             path = workload("clx5", records, clx5)
             size_mb = path.stat().st_size / 1e6
-            rss = [sender_peak_rss(path.parent, path.name) for _ in range(args.runs)]
-            rows.append(("clx5", figure(f"sender peak RSS, {size_mb:,.0f} MB file", "MB", rss)))
+            peaks = [sender_peak_rss(path.parent, path.name) for _ in range(args.runs)]
+            rows.append(("clx5", figure(f"sender peak RSS, {size_mb:,.0f} MB file", "MB", peaks)))
 
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -24,8 +24,8 @@ def clear_record(template: np.void) -> np.ndarray:
     clear = np.zeros(1, dtype=MBO_DTYPE)
     for name in ("length", "rtype", "publisher_id", "instrument_id", "ts_event", "ts_recv", "channel_id"):
         clear[name] = template[name]
-    clear["action"] = Action.CLEAR.value.encode()
-    clear["side"] = Side.NONE.value.encode()
+    clear["action"] = str(Action.CLEAR).encode()
+    clear["side"] = str(Side.NONE).encode()
     clear["price"] = UNDEF_PRICE
     clear["flags"] = F_LAST
     return clear

@@ -53,5 +53,5 @@ def main(argv: list[str] | None = None) -> None:
         else:
             written = write_demo_file(args.out, records=args.records, seed=args.seed)
             print(f"wrote {written} records to {args.out}", file=sys.stderr)
-    except DbnFileError as error:
+    except (DbnFileError, ValueError) as error:
         raise SystemExit(f"orderbook: {error}") from None

@@ -78,6 +78,8 @@ class StreamError(msgspec.Struct, frozen=True, tag="error", array_like=True):
 
     reason: str
     records_sent: int
+    stopped_by_user: bool = False
+    """True when a person stopped the replay (not a failure)."""
 
 
 Message = Handshake | RecordBatch | EndOfStream | StreamError

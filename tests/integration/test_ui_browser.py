@@ -7,8 +7,6 @@ tests are skipped, or fail when OBM_REQUIRE_BROWSER=1 (as in CI).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -18,8 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from scripts.local_stack import free_port, local_services
 from tests.conftest import CLX5, real_file
-from tests.integration.conftest import Stack, _free_port, _wait_until_up
+from tests.integration.conftest import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -129,8 +128,13 @@ def test_clx5_replay_shows_the_final_book_live(stack: Stack, page: Any) -> None:
     assert "CLX5" in info and "38,212" in info, f"the file details should show symbol and records: {info!r}"
     page.locator("#start").click()
 
-    try:
-        page.wait_for_selector('#progress[data-state="done"]', timeout=REPLAY_TIMEOUT_MS)
+    done_with_every_record = """() => {
+        const progress = document.querySelector('#progress');
+        const records = document.querySelector('#progress-records');
+        return progress.dataset.state === 'done' && records.textContent.trim() === '38,212 / 38,212';
+    }"""
+    try:  # a frame of the previous run may still say "done": wait for this run's totals
+        page.wait_for_function(done_with_every_record, timeout=REPLAY_TIMEOUT_MS)
     except Exception:
         pytest.fail(f"the page never showed the CLX5 replay as done; {page_summary(page)}")
     progress = page.locator("#progress-records").inner_text()
@@ -196,29 +200,15 @@ def test_files_that_cannot_be_replayed_are_listed_disabled_with_their_problem(
 @pytest.fixture
 def orchestrator_without_receiver(stack: Stack, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A second orchestrator whose receiver URL points at a port nothing listens on."""
-    port, dead = _free_port(), _free_port()
-    url, receiver_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{dead}"
-    env = {
-        **os.environ,
-        "ORCHESTRATOR_HTTP_PORT": str(port),
-        "ORCHESTRATOR_HOST": "127.0.0.1",
+    port, dead = free_port(), free_port()
+    receiver_url = f"http://127.0.0.1:{dead}"
+    environment = {
         "ORCHESTRATOR_SENDER_URL": stack.sender,
         "ORCHESTRATOR_RECEIVER_URL": receiver_url,
-        "ORCHESTRATOR_REQUEST_TIMEOUT_SECONDS": "2",
+        "ORCHESTRATOR_REQUEST_TIMEOUT_SECONDS": 2,
     }
-    log = tmp_path / "orchestrator.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
-    try:
-        _wait_until_up(url, process, log)
-        yield url, receiver_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with local_services({"orchestrator": environment}, tmp_path, {"orchestrator": port}) as running:
+        yield running.urls["orchestrator"], receiver_url
 
 
 def test_page_says_in_words_when_the_receiver_is_down(
@@ -247,10 +237,12 @@ def test_page_says_in_words_when_the_receiver_is_down(
     page.wait_for_selector('#file option[value="demo/demo.mbo.dbn"]', state="attached", timeout=15_000)
     page.select_option("#file", "demo/demo.mbo.dbn")
     page.locator("#start").click()
-    failure = alerts.get_by_text("Start failed at the receiver")
+    failure = alerts.locator(".alert").filter(has_text="Start failed at the receiver")
     try:
         failure.wait_for(timeout=10_000)
     except Exception:
         pytest.fail(f"pressing Start with the receiver down should say so; {page_summary(page)}")
-    row = alerts.locator(".alert", has=failure).inner_text()
+    row = failure.inner_text()
     assert "unreachable" in row, f"the start failure should give the receiver's reason: {row!r}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-receiver-down.png"))

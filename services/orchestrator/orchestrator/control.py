@@ -44,5 +44,5 @@ async def services_status(clients: list[ServiceClient], started_at: float) -> di
     probes = await asyncio.gather(*(client.probe() for client in clients))
     return {
         "orchestrator": {"reachable": True, "uptime_seconds": round(time.monotonic() - started_at, 1)},
-        **{probe["name"]: probe for probe in probes},
+        **{client.name: probe for client, probe in zip(clients, probes)},
     }

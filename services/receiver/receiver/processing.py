@@ -23,7 +23,7 @@ from receiver.core.config import Settings
 from receiver.event_lines import EventLineEncoder
 from receiver.event_log import EventLog
 
-TRADE = Action.TRADE.value.encode()
+TRADE = str(Action.TRADE).encode()
 
 
 class RunState(StrEnum):
@@ -31,6 +31,7 @@ class RunState(StrEnum):
     READY = "ready"
     RECEIVING = "receiving"
     DONE = "done"
+    STOPPED = "stopped"
     FAILED = "failed"
 
 
@@ -97,7 +98,11 @@ class Run:
             self.sender_totals = message
             await self._finish()
         elif isinstance(message, StreamError):
-            await self.fail(f"sender abandoned the stream: {message.reason}")
+            if message.stopped_by_user:
+                self.last_error = f"sender stopped: {message.reason}"
+                await self._finish(RunState.STOPPED)
+            else:
+                await self.fail(f"sender abandoned the stream: {message.reason}")
 
     def protocol_error(self, error: ProtocolError) -> None:
         """Count a protocol error; the run fails."""
@@ -105,7 +110,7 @@ class Run:
 
     async def fail(self, reason: str) -> None:
         """End the run as failed, keeping everything applied so far."""
-        if self.state in (RunState.DONE, RunState.FAILED):
+        if self.state in (RunState.DONE, RunState.STOPPED, RunState.FAILED):
             return
         self.last_error = reason
         await self._finish(RunState.FAILED)

@@ -5,8 +5,8 @@ consolidated book means something). Each book opens with a Clear and a snapshot 
 (F_SNAPSHOT, the last one also F_LAST), then lives: adds, full and partial cancels, modifies (a smaller size
 keeps queue priority, a new price or a larger size loses it) and trades. A trade is one event: a Trade record
 per price level (aggressor's side and order id), a Fill per resting order hit, then the Cancel of each order
-filled in full and the Modify of one filled in part; only its last record carries F_LAST. A fair price per
-instrument walks a tick at a time and the books follow it.
+filled in full, the Modify of one filled in part and now and then the Add of the aggressor's remainder; only
+its last record carries F_LAST. A fair price per instrument walks a tick at a time and the books follow it.
 
 The generator keeps its own copy of every book, so it never cancels or modifies an order that does not rest,
 never cancels more than rests, and never quotes a price that locks or crosses the consolidated book. Records
@@ -137,6 +137,7 @@ DEMO_INSTRUMENTS = (
     DemoInstrument("ESM4", 10002, 2, 5200 * FIXED_PRICE_SCALE, FIXED_PRICE_SCALE // 4, 1, 25, (1,), 0.45),
     DemoInstrument("AAPL", 10003, 3, 150 * FIXED_PRICE_SCALE, FIXED_PRICE_SCALE // 100, 100, 8, (1, 2), 0.25),
 )
+"""The session's instruments; their ids are the demo's own, not any venue's."""
 
 
 @dataclass

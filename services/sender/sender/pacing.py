@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from itertools import pairwise
 
 import numpy as np
+from databento_dbn import F_SNAPSHOT
 
 from obm_shared.records import MboArray
 
@@ -18,9 +19,10 @@ TICK_SECONDS = 0.02
 class Pacer:
     """Cuts record arrays into parts due at the same wall-clock tick and tells how long to wait for each.
 
-    Market time is ``ts_event`` made non-decreasing (snapshot records can carry older ts_event values), and a
-    quiet spell longer than ``max_gap_seconds`` of market time is shortened to it, so a replay of a file that
-    spans a weekend does not sit idle for days.
+    Market time is ``ts_event`` made non-decreasing. Snapshot records (F_SNAPSHOT) do not move it: their
+    ts_event is when each resting order was first entered, perhaps days earlier, so a snapshot goes out at
+    once. A quiet spell longer than ``max_gap_seconds`` of market time is shortened to it, so a replay of a
+    file that spans a weekend does not sit idle for days.
     """
 
     def __init__(
@@ -38,7 +40,8 @@ class Pacer:
 
     def parts(self, records: MboArray) -> Iterator[tuple[float, MboArray]]:
         """``(seconds to wait, records)`` for consecutive parts of ``records``."""
-        elapsed = self._market_elapsed(records["ts_event"].astype(np.int64))
+        moves_clock = (records["flags"] & F_SNAPSHOT) == 0
+        elapsed = self._market_elapsed(np.where(moves_clock, records["ts_event"].astype(np.int64), 0))
         if self._start_wall is None:
             self._start_wall = self.clock()
         due = elapsed / NANOS / self.speed  # seconds after the start
@@ -49,9 +52,12 @@ class Pacer:
             yield max(0.0, wait), records[start:stop]
 
     def _market_elapsed(self, ts_event: np.ndarray) -> np.ndarray:
-        """Shortened market time since the first record, per record, in ns."""
+        """Shortened market time since the first clock-moving record, per record, in ns (0 = does not move)."""
         if self._last_market_ns is None:
-            self._last_market_ns = int(ts_event[0])
+            moving = ts_event[ts_event > 0]
+            if not len(moving):
+                return np.zeros(len(ts_event), dtype=np.int64)
+            self._last_market_ns = int(moving[0])
         monotonic = np.maximum.accumulate(np.concatenate([[self._last_market_ns], ts_event]))
         steps = np.minimum(np.diff(monotonic), self.max_gap_ns)
         elapsed = self._market_elapsed_ns + np.cumsum(steps)

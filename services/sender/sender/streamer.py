@@ -146,12 +146,16 @@ class Streamer:
                     sock.sendall(encoder.encode(batch))
                     job.batches_sent += 1
                     job.records_sent += len(part)
-                job.market_seconds = (
-                    pacer.market_seconds() if pacer else (int(records["ts_event"][-1]) - first_ts_event) / 1e9
-                )
+                    job.market_seconds = (
+                        pacer.market_seconds()
+                        if pacer
+                        else (int(part["ts_event"][-1]) - first_ts_event) / 1e9
+                    )
         except (_Stopped, DbnFileError) as error:
-            reason = "stopped by the user" if isinstance(error, _Stopped) else str(error)
-            sock.sendall(encoder.encode(StreamError(reason=reason, records_sent=job.records_sent)))
+            stopped = isinstance(error, _Stopped)
+            reason = "stopped by the user" if stopped else str(error)
+            message = StreamError(reason=reason, records_sent=job.records_sent, stopped_by_user=stopped)
+            sock.sendall(encoder.encode(message))
             raise
         sock.sendall(
             encoder.encode(EndOfStream(records_sent=job.records_sent, batches_sent=job.batches_sent))

@@ -17,11 +17,11 @@ from receiver.book.accounting import SkipReason
 from receiver.book.book import OrderBook, SkippedRecord
 from receiver.book.market import Market
 
-ADD = ord(Action.ADD.value)
-CANCEL = ord(Action.CANCEL.value)
-MODIFY = ord(Action.MODIFY.value)
-CLEAR = ord(Action.CLEAR.value)
-IGNORED_ACTIONS = frozenset(ord(action.value) for action in (Action.TRADE, Action.FILL, Action.NONE))
+ADD = ord(str(Action.ADD))
+CANCEL = ord(str(Action.CANCEL))
+MODIFY = ord(str(Action.MODIFY))
+CLEAR = ord(str(Action.CLEAR))
+IGNORED_ACTIONS = frozenset(ord(str(action)) for action in (Action.TRADE, Action.FILL, Action.NONE))
 
 EventObserver = Callable[[OrderBook, int, int, int], None]
 """Called after each complete event as ``(book, ts_event, ts_recv, sequence)`` of its F_LAST record."""

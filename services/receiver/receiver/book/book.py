@@ -6,6 +6,8 @@ A record that breaks a rule raises :class:`SkippedRecord` and leaves the book un
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from databento_dbn import UNDEF_PRICE, Side
 from sortedcontainers import SortedDict
 
@@ -13,8 +15,8 @@ from receiver.book.accounting import SkipReason
 from receiver.book.crossing import Crossing
 from receiver.book.level import PriceLevel
 
-BID = ord(Side.BID.value)
-ASK = ord(Side.ASK.value)
+BID = ord(str(Side.BID))
+ASK = ord(str(Side.ASK))
 NO_BID = -(2**63)
 """Best bid price of an empty bid side: below every price."""
 NO_ASK = UNDEF_PRICE
@@ -29,7 +31,8 @@ class SkippedRecord(Exception):
         self.reason = reason
 
 
-Levels = SortedDict  # price -> PriceLevel, ascending
+Levels: TypeAlias = SortedDict
+"""price -> :class:`PriceLevel`, ascending."""
 
 
 class OrderBook:
@@ -122,6 +125,9 @@ class OrderBook:
     def replace_top_of_book(self, side: int, price: int, size: int) -> None:
         """A top-of-book venue's add: the side becomes this one level (or empty for an undefined price)."""
         levels = self.levels(side)
+        for level in levels.values():
+            for order_id in level.orders:
+                del self.orders[order_id]
         levels.clear()
         if price != UNDEF_PRICE:
             levels[price] = PriceLevel.top_of_book(price, side == BID, size)

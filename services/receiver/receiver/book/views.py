@@ -110,7 +110,7 @@ def _spread_mid_imbalance(
     if bid is None or ask is None:
         return None, None, None
     spread = format_price(ask.price_raw - bid.price_raw)
-    mid = str((Decimal(bid.price_raw + ask.price_raw) / 2 / PRICE_SCALE).normalize())
+    mid = format((Decimal(bid.price_raw + ask.price_raw) / 2 / PRICE_SCALE).normalize(), "f")
     total = bid.size + ask.size
     imbalance = (bid.size - ask.size) / total if total else None
     return spread, mid, imbalance

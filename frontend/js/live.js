@@ -1,0 +1,97 @@
+// The live feed: one WebSocket to the orchestrator, reconnecting; frames are coalesced to screen pace
+// (the newest frame wins and is drawn at the next animation frame).
+
+export class LiveFeed {
+  /**
+   * @param {(frame: object) => void} render  draws one frame (called at most once per animation frame)
+   * @param {(state: {connected: boolean, detail: string|null}) => void} onConnection
+   */
+  constructor(render, onConnection) {
+    this.render = render;
+    this.onConnection = onConnection;
+    this.subscription = { instrument_id: null, publisher_id: null, depth: 20 };
+    this.socket = null;
+    this.latest = null;
+    this.scheduled = false;
+    this.retryMs = 500;
+    this.framesReceived = 0;
+    this.framesDrawn = 0;
+    this.onNotice = () => {};
+  }
+
+  url() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}/api/live`;
+  }
+
+  connect() {
+    const socket = new WebSocket(this.url());
+    this.socket = socket;
+    socket.addEventListener("open", () => {
+      this.retryMs = 500;
+      this.onConnection({ connected: true, detail: null });
+      this.sendSubscription();
+    });
+    socket.addEventListener("message", (event) => this.receive(event.data));
+    socket.addEventListener("close", (event) => {
+      if (this.socket !== socket) return;
+      const seconds = (this.retryMs / 1000).toFixed(1);
+      const why = event.code === 1006 ? "connection lost" : `closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`;
+      this.onConnection({ connected: false, detail: `live feed ${why}; reconnecting in ${seconds} s` });
+      setTimeout(() => this.connect(), this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, 5000);
+    });
+  }
+
+  receive(text) {
+    let message;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (message.type === "frame") {
+      this.framesReceived += 1;
+      this.latest = message;
+      if (!this.scheduled) {
+        this.scheduled = true;
+        requestAnimationFrame(() => this.draw());
+      }
+    } else {
+      this.onNotice(message);
+    }
+  }
+
+  draw() {
+    this.scheduled = false;
+    const frame = this.latest;
+    if (!frame) return;
+    this.latest = null;
+    this.framesDrawn += 1;
+    this.render(frame);
+  }
+
+  /** Watch another book: `{instrument_id, publisher_id, depth}` (null ids: first instrument, consolidated). */
+  subscribe(change) {
+    this.subscription = { ...this.subscription, ...change };
+    if (this.subscription.instrument_id === null) this.subscription.publisher_id = null;
+    this.sendSubscription();
+  }
+
+  sendSubscription() {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify({ type: "subscribe", ...this.subscription }));
+    }
+  }
+
+  /** Whether a frame shows the book this page asked for (frames in flight may not yet). */
+  matches(frame) {
+    const wanted = this.subscription;
+    const got = frame.subscription || {};
+    return (
+      got.instrument_id === wanted.instrument_id &&
+      got.publisher_id === wanted.publisher_id &&
+      got.depth === wanted.depth
+    );
+  }
+}
