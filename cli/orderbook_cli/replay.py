@@ -30,7 +30,7 @@ def replay_file(path: Path, depth: int, events_out: IO[bytes] | None = None, pro
         def on_event(book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
             out.write(line(capture_event(market, book, ts_event, ts_recv, sequence, depth)))
 
-    total = mbo_file.count_records() if progress else None
+    total = mbo_file.count_records()  # also refuses a file cut short
     with tqdm(total=total, unit="rec", unit_scale=True, disable=not progress, desc=path.name) as bar:
         for records in mbo_file.batches(RECORDS_PER_BATCH):
             apply_records(market, records, on_event)

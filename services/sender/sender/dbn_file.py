@@ -14,7 +14,7 @@ from pathlib import Path
 import databento as db
 import zstandard
 from databento.common.error import BentoError, BentoWarning
-from databento_dbn import Schema
+from databento_dbn import DBNError, Schema
 
 from obm_shared.messages import StreamMetadata
 from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE, MboArray
@@ -70,17 +70,39 @@ class MboFile:
                 raise DbnFileError(self.path, f"unreadable record data ({error})") from None
 
     def count_records(self) -> int:
-        """Number of records: arithmetic for raw files, one streaming pass for compressed ones."""
-        if not self.path.name.endswith(ZSTD_SUFFIX):
-            return (self.path.stat().st_size - self._metadata_bytes()) // MBO_RECORD_SIZE
-        total = 0
-        with self.path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as reader:
+        """Number of records: arithmetic for raw files, one streaming pass for compressed ones.
+
+        Also the completeness check: a file that ends inside a record, or a zstd stream that ends before its
+        frame does (a cut that falls on a block boundary decompresses cleanly but short), is an error.
+        """
+        if self.path.name.endswith(ZSTD_SUFFIX):
+            data_bytes = self._decompressed_size()
+        else:
+            data_bytes = self.path.stat().st_size
+        records, loose = divmod(data_bytes - self._metadata_bytes(), MBO_RECORD_SIZE)
+        if loose:
+            raise DbnFileError(self.path, f"truncated: ends {loose} bytes into record {records + 1}")
+        return records
+
+    def _decompressed_size(self) -> int:
+        """Bytes the zstd file decompresses to, frame after frame; raises if the last frame is cut short."""
+        zstd = zstandard.ZstdDecompressor()
+        frame = zstd.decompressobj()
+        total, inside_frame = 0, False
+        with self.path.open("rb") as raw:
             try:
-                while chunk := reader.read(COUNT_CHUNK_BYTES):
-                    total += len(chunk)
+                while data := raw.read(COUNT_CHUNK_BYTES):
+                    while data:
+                        total += len(frame.decompress(data))
+                        inside_frame = not frame.eof
+                        data = b"" if inside_frame else frame.unused_data
+                        if not inside_frame:
+                            frame = zstd.decompressobj()
             except zstandard.ZstdError as error:
                 raise DbnFileError(self.path, f"corrupt zstd data ({error})") from None
-        return (total - self._metadata_bytes()) // MBO_RECORD_SIZE
+        if inside_frame:
+            raise DbnFileError(self.path, "truncated: the zstd stream ends inside a frame")
+        return total
 
     def _metadata_bytes(self) -> int:
         return int(self.store._metadata_length)  # databento keeps the header length private
@@ -107,7 +129,7 @@ def open_mbo_file(path: Path | str) -> MboFile:
     try:
         store = db.DBNStore.from_file(path)
         schema = store.metadata.schema
-    except (BentoError, ValueError, zstandard.ZstdError, OSError) as error:
+    except (BentoError, DBNError, ValueError, zstandard.ZstdError, OSError) as error:
         raise DbnFileError(path, f"not a readable DBN file ({error})") from None
     if schema != Schema.MBO:
         raise DbnFileError(path, f"holds {schema or 'mixed'} records, not MBO")

@@ -151,6 +151,9 @@ class Streamer:
                         if pacer
                         else (int(part["ts_event"][-1]) - first_ts_event) / 1e9
                     )
+            expected = job.file.record_count
+            if expected is not None and job.records_sent != expected:
+                raise DbnFileError(job.path, f"ended after {job.records_sent} records, expected {expected}")
         except (_Stopped, DbnFileError) as error:
             stopped = isinstance(error, _Stopped)
             reason = "stopped by the user" if stopped else str(error)
