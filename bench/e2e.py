@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import websockets
 
 from bench.measure import Figure, figure
 from scripts.local_stack import LocalStack, free_port, local_services
@@ -37,9 +38,11 @@ def peak_rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def pipeline(data_dir: Path, output_enabled: bool) -> Iterator[tuple[LocalStack, int]]:
-    """A receiver and a sender on loopback; yields the stack and the ingest port."""
-    ports = {"receiver": free_port(), "sender": free_port()}
+def pipeline(
+    data_dir: Path, output_enabled: bool, orchestrator: bool = False
+) -> Iterator[tuple[LocalStack, int]]:
+    """A receiver and a sender (and the orchestrator) on loopback; yields the stack and the ingest port."""
+    ports = {"receiver": free_port(), "sender": free_port(), "orchestrator": free_port()}
     ingest = free_port()
     with tempfile.TemporaryDirectory() as scratch:
         services = {
@@ -55,6 +58,12 @@ def pipeline(data_dir: Path, output_enabled: bool) -> Iterator[tuple[LocalStack,
                 "SENDER_LOG_LEVEL": "WARNING",
             },
         }
+        if orchestrator:
+            services["orchestrator"] = {
+                "ORCHESTRATOR_SENDER_URL": f"http://127.0.0.1:{ports['sender']}",
+                "ORCHESTRATOR_RECEIVER_URL": f"http://127.0.0.1:{ports['receiver']}",
+                "ORCHESTRATOR_LOG_LEVEL": "WARNING",
+            }
         with local_services(services, Path(scratch), ports) as stack:
             yield stack, ingest
 
@@ -109,32 +118,61 @@ def _read_load(url: str, stop: threading.Event, latencies: list[float]) -> None:
     asyncio.run(readers())
 
 
+def _live_clients(url: str, stop: threading.Event, frames: list[int]) -> None:
+    """``READERS`` browsers' worth of live-feed WebSockets, counting the frames each receives."""
+
+    async def client(index: int) -> None:
+        async with websockets.connect(url, max_size=None) as socket:
+            while not stop.is_set():
+                try:
+                    message = await asyncio.wait_for(socket.recv(), timeout=0.5)
+                except TimeoutError:
+                    continue
+                if '"type":"frame"' in str(message)[:40]:
+                    frames[index] += 1
+
+    async def clients() -> None:
+        await asyncio.gather(*(client(index) for index in range(READERS)))
+
+    asyncio.run(clients())
+
+
 def reads_under_load(workload: Path, runs: int) -> list[Figure]:
-    """``GET /order-book`` by 100 concurrent clients while the receiver ingests at full speed."""
-    p50s, p99s, drops = [], [], []
-    with pipeline(workload.parent, output_enabled=False) as (stack, _):
+    """``GET /order-book`` by 100 clients and the live feed to 100 WebSockets while the receiver ingests at
+    full speed; the drop is against a replay with no readers."""
+    p50s, p99s, drops, frame_rates = [], [], [], []
+    with pipeline(workload.parent, output_enabled=False, orchestrator=True) as (stack, _):
         for _ in range(runs):
             quiet = replay_once(stack, workload.name)
             quiet_rate = quiet["accounting"]["records"] / quiet["elapsed_seconds"]
             latencies: list[float] = []
+            frames = [0] * READERS
             stop = threading.Event()
-            url = f"{stack.urls['receiver']}/order-book"
-            readers = threading.Thread(target=_read_load, args=(url, stop, latencies))
-            readers.start()
+            book_url = f"{stack.urls['receiver']}/order-book"
+            live_url = stack.urls["orchestrator"].replace("http://", "ws://") + "/api/live"
+            loads = [
+                threading.Thread(target=_read_load, args=(book_url, stop, latencies)),
+                threading.Thread(target=_live_clients, args=(live_url, stop, frames)),
+            ]
+            for load in loads:
+                load.start()
             try:
                 loaded = replay_once(stack, workload.name)
             finally:
                 stop.set()
-                readers.join()
+                for load in loads:
+                    load.join()
             loaded_rate = loaded["accounting"]["records"] / loaded["elapsed_seconds"]
             quantiles = statistics.quantiles(latencies, n=100)
             p50s.append(quantiles[49])
             p99s.append(quantiles[98])
             drops.append(100 * (1 - loaded_rate / quiet_rate))
+            frame_rates.append(statistics.median(frames) / loaded["elapsed_seconds"])
     return [
         figure(f"GET /order-book p50, {READERS} clients at 10/s", "ms", p50s),
         figure(f"GET /order-book p99, {READERS} clients at 10/s", "ms", p99s),
         figure("ingest rate drop under those reads", "%", drops),
+        figure(f"live frames/s to each of {READERS} WebSockets", "frames/s", frame_rates),
     ]
 
 
