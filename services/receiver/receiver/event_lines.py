@@ -1,7 +1,8 @@
 """JSON lines of book events: one line per event snapshot, with decimal prices.
 
-Consecutive events mostly share their levels, so each level's JSON fragment is cached by
-(price, size, count): rendering a line is then a few dict lookups and one join.
+Consecutive events mostly share their levels: a side equal to the same instrument's previous one reuses its
+rendered text, and each level's JSON fragment is cached by (price, size, count), so rendering a line is a few
+comparisons, dict lookups and one join.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class EventLineEncoder:
         self._symbol_of = symbol_of
         self._levels: dict[RawLevel, bytes] = {}
         self._symbols: dict[int, bytes] = {}
+        self._last_sides: dict[tuple[int, bool], tuple[list[RawLevel], list[bytes]]] = {}
 
     def _level(self, level: RawLevel) -> bytes:
         fragment = self._levels.get(level)
@@ -46,11 +48,19 @@ class EventLineEncoder:
             symbol = self._symbols[instrument_id] = msgspec.json.encode(self._symbol_of(instrument_id))
         return symbol
 
+    def _side(self, instrument_id: int, is_bid: bool, levels: list[RawLevel]) -> list[bytes]:
+        key = (instrument_id, is_bid)
+        last = self._last_sides.get(key)
+        if last is not None and last[0] == levels:
+            return last[1]
+        fragments = [self._level(raw) for raw in levels]
+        self._last_sides[key] = (levels, fragments)
+        return fragments
+
     def line(self, snapshot: EventSnapshot) -> bytes:
         """One JSON line (with its newline)."""
-        level = self._level
-        bids = [level(raw) for raw in snapshot.bids]
-        asks = [level(raw) for raw in snapshot.asks]
+        bids = self._side(snapshot.instrument_id, True, snapshot.bids)
+        asks = self._side(snapshot.instrument_id, False, snapshot.asks)
         return b"".join(
             (
                 b'{"ts_event":%d,"ts_recv":%d,"sequence":%d,"instrument_id":%d,"symbol":'
