@@ -36,6 +36,13 @@ class ServiceClient:
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """The decoded JSON answer; raises :class:`ServiceUnavailable` or :class:`ServiceRefused`."""
+        return (await self._send(method, path, **kwargs)).json()
+
+    async def request_bytes(self, method: str, path: str, **kwargs: Any) -> bytes:
+        """The answer's JSON text, undecoded (to pass on as it is); raises like :meth:`request`."""
+        return (await self._send(method, path, **kwargs)).content
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as error:
@@ -46,7 +53,7 @@ class ServiceClient:
             except ValueError:
                 detail = response.text
             raise ServiceRefused(self.name, response.status_code, detail)
-        return response.json()
+        return response
 
     async def probe(self) -> dict[str, object]:
         """``GET /status`` with its latency: reachable or not, never raises."""

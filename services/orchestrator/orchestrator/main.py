@@ -17,6 +17,7 @@ from orchestrator.api.routes import router
 from orchestrator.clients import ServiceClient, ServiceRefused, ServiceUnavailable
 from orchestrator.core.config import Settings, get_settings
 from orchestrator.live import LiveFeed
+from orchestrator.read_cache import ReadCache
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.receiver = ServiceClient(
             "receiver", settings.receiver_url, settings.request_timeout_seconds
         )
+        app.state.book_reads = ReadCache(settings.book_read_max_age_seconds)
         app.state.live = LiveFeed(
             app.state.sender, app.state.receiver, settings.live_updates_per_second, app.state.started_at
         )
@@ -70,7 +72,13 @@ def main() -> None:
     """Run the orchestrator with uvicorn (SIGTERM shuts it down cleanly)."""
     settings = get_settings()
     configure_logging("orchestrator", settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.http_port, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=settings.access_log,
+    )
 
 
 if __name__ == "__main__":

@@ -44,7 +44,13 @@ def main() -> None:
     # and collect the young generation less often, so garbage collection does not rescan them constantly.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.http_port, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=settings.access_log,
+    )
 
 
 if __name__ == "__main__":

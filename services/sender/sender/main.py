@@ -40,7 +40,13 @@ def main() -> None:
     """Run the sender with uvicorn (SIGTERM shuts it down cleanly)."""
     settings = get_settings()
     configure_logging("sender", settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.http_port, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=settings.access_log,
+    )
 
 
 if __name__ == "__main__":

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from orchestrator.clients import ServiceClient
 from orchestrator.control import services_status, start_replay
 from orchestrator.core.config import Settings
+from orchestrator.read_cache import ReadCache
 
 router = APIRouter(prefix="/api")
 
@@ -70,17 +72,21 @@ async def files(sender: Sender) -> Any:
 
 @router.get("/order-book", summary="The receiver's books (consolidated first, then per publisher)")
 async def order_book(
+    request: Request,
     receiver: Receiver,
     depth: Annotated[int, Query(ge=1, le=1000)] = 10,
     instrument_id: int | None = None,
     publisher_id: int | None = None,
     per_publisher: bool = True,
-) -> Any:
+) -> Response:
     params = {"depth": depth, "per_publisher": per_publisher, "instrument_id": instrument_id}
     params |= {"publisher_id": publisher_id} if publisher_id is not None else {}
-    return await receiver.request(
-        "GET", "/order-book", params={k: v for k, v in params.items() if v is not None}
+    query = {key: value for key, value in params.items() if value is not None}
+    cache: ReadCache = request.app.state.book_reads
+    body = await cache.get(
+        tuple(query.items()), lambda: receiver.request_bytes("GET", "/order-book", params=query)
     )
+    return Response(content=body, media_type="application/json")
 
 
 @router.get("/events", summary="Per-event JSON lines of the current run, in pages")

@@ -23,9 +23,13 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = 5.0
     frontend_dir: Path = Path(__file__).resolve().parents[4] / "frontend"
     """Folder of the web UI (index.html and its modules)."""
+    book_read_max_age_seconds: float = 0.05
+    """Identical ``GET /api/order-book`` reads within this window share one receiver request."""
     live_updates_per_second: float = 10.0
     """How often the live feed pushes to browsers (coalesced to screen pace)."""
     log_level: str = "INFO"
+    access_log: bool = False
+    """Log every HTTP request (off by default: the UI polls several times a second)."""
 
 
 @lru_cache

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     """Records applied between two chances for API reads (at event boundaries)."""
     trade_tape_size: int = 200
     log_level: str = "INFO"
+    access_log: bool = False
+    """Log every HTTP request (off by default: the UI polls several times a second)."""
 
 
 @lru_cache

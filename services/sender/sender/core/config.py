@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     max_paced_gap_seconds: float = 5.0
     """In paced replay, a longer quiet spell in market time is shortened to this."""
     log_level: str = "INFO"
+    access_log: bool = False
+    """Log every HTTP request (off by default: the UI polls several times a second)."""
 
 
 @lru_cache

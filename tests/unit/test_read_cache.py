@@ -1,0 +1,66 @@
+"""The orchestrator's read cache: identical reads share one upstream call within the window."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from orchestrator.read_cache import ReadCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_concurrent_identical_reads_share_one_upstream_call() -> None:
+    cache = ReadCache(0.05)
+    release = asyncio.Event()
+    calls = 0
+
+    async def fetch() -> bytes:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return b"book"
+
+    readers = [asyncio.create_task(cache.get(("depth", 10), fetch)) for _ in range(100)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*readers) == [b"book"] * 100
+    assert calls == 1, f"100 readers cost {calls} upstream calls"
+
+
+async def test_an_answer_is_reused_within_the_window_and_refreshed_after() -> None:
+    clock = Clock()
+    cache = ReadCache(0.05, clock=clock)
+    answers = iter([b"first", b"second"])
+
+    async def fetch() -> bytes:
+        return next(answers)
+
+    assert await cache.get("k", fetch) == b"first"
+    clock.now += 0.04
+    assert await cache.get("k", fetch) == b"first"
+    clock.now += 0.02
+    assert await cache.get("k", fetch) == b"second"
+    assert cache.upstream_calls == 2
+
+
+async def test_a_failure_is_not_kept() -> None:
+    cache = ReadCache(10)
+    outcomes = iter([ConnectionError("receiver down"), b"book"])
+
+    async def fetch() -> bytes:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    with pytest.raises(ConnectionError):
+        await cache.get("k", fetch)
+    assert await cache.get("k", fetch) == b"book", "a failed read must not be served from the cache"
