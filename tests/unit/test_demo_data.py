@@ -55,7 +55,7 @@ def test_databento_reads_the_file_back(demo_file: Path, records: MboArray) -> No
     assert (meta.version, meta.dataset, str(meta.schema)) == (3, "DEMO.MBO", "mbo")
     assert (str(meta.stype_in), str(meta.stype_out)) == ("raw_symbol", "instrument_id")
     assert meta.symbols == [spec.symbol for spec in DEMO_INSTRUMENTS]
-    assert instrument_symbols(store) == SYMBOLS
+    assert instrument_symbols(meta) == SYMBOLS
     array = store.to_ndarray()
     assert array.dtype == MBO_DTYPE
     assert array.tobytes() == records.tobytes()

@@ -1,25 +1,32 @@
-"""Reading DBN MBO files (raw or zstd, DBN v1-v3) in bounded chunks, with databento.
+"""Reading DBN MBO files (raw or zstd, DBN v1-v3) in bounded chunks, with databento-dbn.
 
 Memory stays flat in file size: records are read ``records_per_batch`` at a time from a stream, never the
 whole file. Anything that is not a readable MBO file raises :class:`DbnFileError` naming the file.
+
+This is how databento's own ``DBNStore.to_ndarray`` reads a file (the header decoded by databento-dbn, the
+fixed-size records viewed as a NumPy array), without importing ``databento`` itself: that package brings
+pandas and pyarrow, about 90 MB of resident memory in a process that only ever needs the records as arrays.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-import databento as db
+import numpy as np
 import zstandard
-from databento.common.error import BentoError, BentoWarning
-from databento_dbn import DBNError, Schema
+from databento_dbn import DBNError, Metadata, Schema, VersionUpgradePolicy
 
 from obm_shared.messages import StreamMetadata
-from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE, MboArray
+from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE, MBO_RTYPE, MboArray
 
 ZSTD_SUFFIX = ".zst"
+DBN_MAGIC = b"DBN"
+DBN_PRELUDE_BYTES = 8
+"""b"DBN", the version byte, then the metadata's length as a little-endian u32."""
 COUNT_CHUNK_BYTES = 1 << 20
 
 
@@ -37,17 +44,20 @@ class MboFile:
     """An opened, validated DBN MBO file."""
 
     path: Path
-    store: db.DBNStore
+    dbn_metadata: Metadata
+    header_bytes: int
+    """Length of the DBN header (prelude and metadata) before the first record, in decompressed bytes."""
+    compressed: bool
 
     def metadata(self, record_count: int | None = None) -> StreamMetadata:
         """The file's DBN metadata as the stream's handshake carries it."""
-        meta = self.store.metadata
+        meta = self.dbn_metadata
         return StreamMetadata(
             source=self.path.name,
             dataset=str(meta.dataset),
             schema=str(meta.schema),
             symbols=list(meta.symbols),
-            instruments=instrument_symbols(self.store),
+            instruments=instrument_symbols(meta),
             start_ns=int(meta.start),
             end_ns=int(meta.end) if meta.end is not None else None,
             record_count=record_count,
@@ -56,17 +66,20 @@ class MboFile:
 
     def batches(self, records_per_batch: int) -> Iterator[MboArray]:
         """Consecutive arrays of at most ``records_per_batch`` records, read lazily from disk."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", BentoWarning)
+        read_size = MBO_RECORD_SIZE * max(records_per_batch, 1)
+        with self._open_records() as stream:
             try:
-                for array in self.store.to_ndarray(count=records_per_batch):
-                    if array.dtype != MBO_DTYPE:
-                        raise DbnFileError(self.path, f"unexpected MBO record layout {array.dtype}")
-                    if len(array):
-                        yield array
-            except BentoWarning:
-                raise DbnFileError(self.path, "truncated: the last record is incomplete") from None
-            except (BentoError, zstandard.ZstdError, ValueError) as error:
+                while data := stream.read(read_size):
+                    records, loose = divmod(len(data), MBO_RECORD_SIZE)
+                    if loose:
+                        raise DbnFileError(
+                            self.path, f"truncated: the last record is incomplete ({loose} bytes)"
+                        )
+                    array = np.frombuffer(data, dtype=MBO_DTYPE, count=records)
+                    if (array["rtype"] != MBO_RTYPE).any():
+                        raise DbnFileError(self.path, "unreadable record data (a record is not MBO)")
+                    yield array
+            except zstandard.ZstdError as error:
                 raise DbnFileError(self.path, f"unreadable record data ({error})") from None
 
     def count_records(self) -> int:
@@ -75,14 +88,18 @@ class MboFile:
         Also the completeness check: a file that ends inside a record, or a zstd stream that ends before its
         frame does (a cut that falls on a block boundary decompresses cleanly but short), is an error.
         """
-        if self.path.name.endswith(ZSTD_SUFFIX):
-            data_bytes = self._decompressed_size()
-        else:
-            data_bytes = self.path.stat().st_size
-        records, loose = divmod(data_bytes - self._metadata_bytes(), MBO_RECORD_SIZE)
+        data_bytes = self._decompressed_size() if self.compressed else self.path.stat().st_size
+        records, loose = divmod(data_bytes - self.header_bytes, MBO_RECORD_SIZE)
         if loose:
             raise DbnFileError(self.path, f"truncated: ends {loose} bytes into record {records + 1}")
         return records
+
+    @contextmanager
+    def _open_records(self) -> Iterator[BinaryIO]:
+        """The file's decompressed bytes, positioned at the first record."""
+        with self.path.open("rb") as raw, _decompressed(raw, self.compressed) as stream:
+            stream.read(self.header_bytes)
+            yield stream
 
     def _decompressed_size(self) -> int:
         """Bytes the zstd file decompresses to, frame after frame; raises if the last frame is cut short."""
@@ -104,14 +121,20 @@ class MboFile:
             raise DbnFileError(self.path, "truncated: the zstd stream ends inside a frame")
         return total
 
-    def _metadata_bytes(self) -> int:
-        return int(self.store._metadata_length)  # databento keeps the header length private
+
+@contextmanager
+def _decompressed(raw: BinaryIO, compressed: bool) -> Iterator[BinaryIO]:
+    if not compressed:
+        yield raw
+        return
+    with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False) as stream:
+        yield stream  # type: ignore[misc]  # a zstandard reader is a readable binary stream
 
 
-def instrument_symbols(store: db.DBNStore) -> dict[int, str]:
+def instrument_symbols(metadata: Metadata) -> dict[int, str]:
     """instrument_id -> raw symbol, from the file's symbology mappings."""
     symbols: dict[int, str] = {}
-    for symbol, intervals in store.metadata.mappings.items():
+    for symbol, intervals in metadata.mappings.items():
         for interval in intervals:
             mapped = str(interval["symbol"])
             if mapped.isdigit():
@@ -121,18 +144,38 @@ def instrument_symbols(store: db.DBNStore) -> dict[int, str]:
     return symbols
 
 
+def read_header(path: Path, raw: BinaryIO) -> tuple[Metadata, int, bool]:
+    """The DBN metadata, the header's length and whether the file is zstd-compressed."""
+    compressed = raw.read(len(zstandard.FRAME_HEADER)) == zstandard.FRAME_HEADER
+    raw.seek(0)
+    with _decompressed(raw, compressed) as stream:
+        prelude = stream.read(DBN_PRELUDE_BYTES)
+        if len(prelude) < DBN_PRELUDE_BYTES or not prelude.startswith(DBN_MAGIC):
+            raise DbnFileError(path, "not a DBN file (no DBN header)")
+        metadata_length = int.from_bytes(prelude[4:], "little")
+        body = stream.read(metadata_length)
+    if len(body) < metadata_length:
+        raise DbnFileError(path, "truncated: the file ends inside its DBN header")
+    # AS_IS keeps the file's own DBN version; the stub types the enum's members as int
+    metadata = Metadata.decode(prelude + body, upgrade_policy=VersionUpgradePolicy.AS_IS)  # type: ignore[arg-type]
+    return metadata, DBN_PRELUDE_BYTES + metadata_length, compressed
+
+
 def open_mbo_file(path: Path | str) -> MboFile:
     """Open a DBN file and check that it holds MBO records this reader can stream."""
     path = Path(path)
     if not path.is_file():
         raise DbnFileError(path, "no such file")
     try:
-        store = db.DBNStore.from_file(path)
-        schema = store.metadata.schema
-    except (BentoError, DBNError, ValueError, zstandard.ZstdError, OSError) as error:
+        with path.open("rb") as raw:
+            metadata, header_bytes, compressed = read_header(path, raw)
+    except DbnFileError:
+        raise
+    except (DBNError, ValueError, zstandard.ZstdError, OSError) as error:
         raise DbnFileError(path, f"not a readable DBN file ({error})") from None
+    schema = metadata.schema
     if schema != Schema.MBO:
         raise DbnFileError(path, f"holds {schema or 'mixed'} records, not MBO")
-    if store.metadata.ts_out:
+    if metadata.ts_out:
         raise DbnFileError(path, "records carry ts_out, which this system does not stream")
-    return MboFile(path=path, store=store)
+    return MboFile(path=path, dbn_metadata=metadata, header_bytes=header_bytes, compressed=compressed)
