@@ -7,16 +7,20 @@ The rate is records / the receiver's elapsed time from the first record received
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import random
 import socket
 import statistics
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import aiohttp
 import httpx
 import websockets
 
@@ -27,6 +31,12 @@ RUN_TIMEOUT_SECONDS = 600
 READERS = 100
 READ_INTERVAL_SECONDS = 0.1
 """Each reader asks again 100 ms after its last answer: a screen's pace, like the UI."""
+
+
+class EventFlag(Protocol):
+    """A stop flag shared with a load process (a ``multiprocessing.Manager().Event()``)."""
+
+    def is_set(self) -> bool: ...
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -99,27 +109,34 @@ def end_to_end(workload: Path, output_enabled: bool, runs: int) -> tuple[Figure,
     return figure(label, "records/s", rates), rss
 
 
-def _read_load(url: str, stop: threading.Event, latencies: list[float]) -> None:
-    """``READERS`` concurrent clients reading the consolidated top 10 at screen pace until ``stop`` is set."""
+def _read_load(url: str, stop: EventFlag) -> list[float]:
+    """``READERS`` concurrent clients reading the consolidated top 10 at screen pace until ``stop`` is set;
+    returns each answer's latency in ms. aiohttp rather than httpx: the load generator must cost far less
+    per request than the server it measures, or it measures itself."""
 
-    async def reader(client: httpx.AsyncClient) -> None:
+    async def reader(session: aiohttp.ClientSession, latencies: list[float]) -> None:
+        await asyncio.sleep(random.uniform(0, READ_INTERVAL_SECONDS))  # independent clients, not in lock-step
         while not stop.is_set():
             started = time.perf_counter()
-            response = await client.get(url, params={"depth": 10, "per_publisher": False})
-            if response.status_code == 200:
-                latencies.append((time.perf_counter() - started) * 1000)
+            async with session.get(url, params={"depth": 10, "per_publisher": "false"}) as response:
+                await response.read()
+                if response.status == 200:
+                    latencies.append((time.perf_counter() - started) * 1000)
             await asyncio.sleep(READ_INTERVAL_SECONDS)
 
-    async def readers() -> None:
-        limits = httpx.Limits(max_connections=READERS)
-        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-            await asyncio.gather(*(reader(client) for _ in range(READERS)))
+    async def readers() -> list[float]:
+        latencies: list[float] = []
+        connector = aiohttp.TCPConnector(limit=READERS)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await asyncio.gather(*(reader(session, latencies) for _ in range(READERS)))
+        return latencies
 
-    asyncio.run(readers())
+    return asyncio.run(readers())
 
 
-def _live_clients(url: str, stop: threading.Event, frames: list[int]) -> None:
-    """``READERS`` browsers' worth of live-feed WebSockets, counting the frames each receives."""
+def _live_clients(url: str, stop: EventFlag) -> list[int]:
+    """``READERS`` browsers' worth of live-feed WebSockets; returns the frames each one received."""
+    frames = [0] * READERS
 
     async def client(index: int) -> None:
         async with websockets.connect(url, max_size=None) as socket:
@@ -135,34 +152,33 @@ def _live_clients(url: str, stop: threading.Event, frames: list[int]) -> None:
         await asyncio.gather(*(client(index) for index in range(READERS)))
 
     asyncio.run(clients())
+    return frames
 
 
 def reads_under_load(workload: Path, runs: int) -> list[Figure]:
     """``GET /api/order-book`` (top 10, consolidated) by 100 clients and the live feed to 100 WebSockets, both
     through the orchestrator, while the receiver ingests at full speed; the drop is against a replay with
-    no readers."""
+    no readers. Each load runs in a process of its own, as real clients would, not sharing this one's GIL."""
     p50s, p99s, drops, frame_rates = [], [], [], []
-    with pipeline(workload.parent, output_enabled=False, orchestrator=True) as (stack, _):
+    spawn = multiprocessing.get_context("spawn")
+    with (
+        pipeline(workload.parent, output_enabled=False, orchestrator=True) as (stack, _),
+        spawn.Manager() as manager,
+        ProcessPoolExecutor(max_workers=2, mp_context=spawn) as load_processes,
+    ):
+        book_url = f"{stack.urls['orchestrator']}/api/order-book"  # the public API
+        live_url = stack.urls["orchestrator"].replace("http://", "ws://") + "/api/live"
         for _ in range(runs):
             quiet = replay_once(stack, workload.name)
             quiet_rate = quiet["accounting"]["records"] / quiet["elapsed_seconds"]
-            latencies: list[float] = []
-            frames = [0] * READERS
-            stop = threading.Event()
-            book_url = f"{stack.urls['orchestrator']}/api/order-book"  # the public API
-            live_url = stack.urls["orchestrator"].replace("http://", "ws://") + "/api/live"
-            loads = [
-                threading.Thread(target=_read_load, args=(book_url, stop, latencies)),
-                threading.Thread(target=_live_clients, args=(live_url, stop, frames)),
-            ]
-            for load in loads:
-                load.start()
+            stop = manager.Event()
+            reads = load_processes.submit(_read_load, book_url, stop)
+            live = load_processes.submit(_live_clients, live_url, stop)
             try:
                 loaded = replay_once(stack, workload.name)
             finally:
                 stop.set()
-                for load in loads:
-                    load.join()
+            latencies, frames = reads.result(), live.result()
             loaded_rate = loaded["accounting"]["records"] / loaded["elapsed_seconds"]
             quantiles = statistics.quantiles(latencies, n=100)
             p50s.append(quantiles[49])

@@ -1,4 +1,5 @@
-"""The orchestrator's read cache: identical reads share one upstream call within the window."""
+"""The orchestrator's read cache: identical reads share one upstream call within the window, and once the
+window has passed readers get the last answer while one refresh is fetched."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+async def background_work_finishes() -> None:
+    """A few event-loop turns: a started fetch runs, then its completion callback does."""
+    for _ in range(3):
+        await asyncio.sleep(0)
 
 
 async def test_concurrent_identical_reads_share_one_upstream_call() -> None:
@@ -47,8 +54,33 @@ async def test_an_answer_is_reused_within_the_window_and_refreshed_after() -> No
     clock.now += 0.04
     assert await cache.get("k", fetch) == b"first"
     clock.now += 0.02
+    assert await cache.get("k", fetch) == b"first", "a stale answer is served while the refresh runs"
+    await background_work_finishes()
     assert await cache.get("k", fetch) == b"second"
     assert cache.upstream_calls == 2
+
+
+async def test_readers_of_a_stale_answer_do_not_wait_and_share_one_refresh() -> None:
+    clock = Clock()
+    cache = ReadCache(0.05, clock=clock)
+    release = asyncio.Event()
+    calls = 0
+
+    async def fetch() -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            await release.wait()
+        return f"answer {calls}".encode()
+
+    assert await cache.get("k", fetch) == b"answer 1"
+    clock.now += 1
+    stale = [await cache.get("k", fetch) for _ in range(50)]  # would hang if a reader waited on the refresh
+    assert stale == [b"answer 1"] * 50
+    release.set()
+    await background_work_finishes()
+    assert await cache.get("k", fetch) == b"answer 2"
+    assert calls == 2, f"50 readers of a stale answer cost {calls - 1} refreshes"
 
 
 async def test_a_failure_is_not_kept() -> None:
@@ -64,3 +96,22 @@ async def test_a_failure_is_not_kept() -> None:
     with pytest.raises(ConnectionError):
         await cache.get("k", fetch)
     assert await cache.get("k", fetch) == b"book", "a failed read must not be served from the cache"
+
+
+async def test_a_failed_refresh_drops_the_stale_answer_so_the_next_reader_sees_the_failure() -> None:
+    clock = Clock()
+    cache = ReadCache(0.05, clock=clock)
+    outcomes = iter([b"book", ConnectionError("receiver down"), ConnectionError("receiver down")])
+
+    async def fetch() -> bytes:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert await cache.get("k", fetch) == b"book"
+    clock.now += 1
+    assert await cache.get("k", fetch) == b"book"  # answered stale; the refresh fails in the background
+    await background_work_finishes()
+    with pytest.raises(ConnectionError):
+        await cache.get("k", fetch)

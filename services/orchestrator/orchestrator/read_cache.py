@@ -1,9 +1,12 @@
-"""Many readers, few upstream calls: identical reads within a short window share one request to a service.
+"""Many readers, few upstream calls: identical reads share one request to a service, and no reader waits on it.
 
 While the receiver ingests at full speed, every request it serves costs ingest time. The orchestrator
-absorbs the readers instead: a read asked again within ``max_age_seconds`` (or while the first is in flight)
-gets the same answer, so a hundred clients cost the receiver a few requests a second. The book served is at
-most that old, and always one the receiver returned whole, at an event boundary.
+absorbs the readers instead: a read asked again within ``max_age_seconds`` gets the same answer, so a hundred
+clients cost the receiver a few requests a second. Once that answer is older, the next read starts one
+refresh and is answered from the previous one meanwhile (stale-while-revalidate), so readers never queue
+behind an upstream round trip. The book served is at most ``max_age_seconds`` plus one round trip old, and
+always one the receiver returned whole, at an event boundary. A failed refresh drops the old answer: the next
+read asks again and sees the failure.
 """
 
 from __future__ import annotations
@@ -21,20 +24,32 @@ class ReadCache:
         self.max_age_seconds = max_age_seconds
         self.clock = clock
         self.upstream_calls = 0
-        self._entries: dict[Hashable, tuple[float, asyncio.Future[Any]]] = {}
+        self._answers: dict[Hashable, tuple[float, Any]] = {}
+        """key -> (when its fetch started, the answer)"""
+        self._fetches: dict[Hashable, asyncio.Future[Any]] = {}
 
     async def get(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> Any:
-        """The answer for ``key``: fresh from the cache, shared with a read in flight, or fetched now."""
-        now = self.clock()
-        entry = self._entries.get(key)
-        if entry is not None and now - entry[0] <= self.max_age_seconds:
-            return await asyncio.shield(entry[1])
-        task = asyncio.ensure_future(fetch())
-        self._entries[key] = (now, task)
+        """The answer for ``key``: fresh from the cache, the last one while a newer is fetched, or fetched now."""
+        answer = self._answers.get(key)
+        if answer is not None and self.clock() - answer[0] <= self.max_age_seconds:
+            return answer[1]
+        in_flight = self._fetches.get(key) or self._start_fetch(key, fetch)
+        if answer is not None:
+            return answer[1]
+        return await asyncio.shield(in_flight)
+
+    def _start_fetch(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:
+        started = self.clock()
+        in_flight = asyncio.ensure_future(fetch())
+        self._fetches[key] = in_flight
         self.upstream_calls += 1
-        try:
-            return await asyncio.shield(task)
-        except Exception:
-            if self._entries.get(key, (now, None))[1] is task:  # failures are not kept
-                del self._entries[key]
-            raise
+
+        def settle(done: asyncio.Future[Any]) -> None:
+            del self._fetches[key]
+            if done.cancelled() or done.exception() is not None:
+                self._answers.pop(key, None)  # failures are not kept, nor is the answer they were to replace
+            else:
+                self._answers[key] = (started, done.result())
+
+        in_flight.add_done_callback(settle)
+        return in_flight

@@ -28,17 +28,18 @@ class StartRequest(BaseModel):
     )
 
 
-def sender_client(request: Request) -> ServiceClient:
+# async so FastAPI resolves them on the event loop, not in its thread pool (a thread hop per request)
+async def sender_client(request: Request) -> ServiceClient:
     client: ServiceClient = request.app.state.sender
     return client
 
 
-def receiver_client(request: Request) -> ServiceClient:
+async def receiver_client(request: Request) -> ServiceClient:
     client: ServiceClient = request.app.state.receiver
     return client
 
 
-def settings_of(request: Request) -> Settings:
+async def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
