@@ -74,13 +74,28 @@ async def test_readers_of_a_stale_answer_do_not_wait_and_share_one_refresh() -> 
         return f"answer {calls}".encode()
 
     assert await cache.get("k", fetch) == b"answer 1"
-    clock.now += 1
+    clock.now += 0.08
     stale = [await cache.get("k", fetch) for _ in range(50)]  # would hang if a reader waited on the refresh
     assert stale == [b"answer 1"] * 50
     release.set()
     await background_work_finishes()
     assert await cache.get("k", fetch) == b"answer 2"
     assert calls == 2, f"50 readers of a stale answer cost {calls - 1} refreshes"
+
+
+async def test_an_answer_older_than_twice_the_window_is_never_served() -> None:
+    clock = Clock()
+    cache = ReadCache(0.05, clock=clock)
+    answers = iter([b"run 1 book", b"run 2 book"])
+
+    async def fetch() -> bytes:
+        return next(answers)
+
+    assert await cache.get("k", fetch) == b"run 1 book"
+    clock.now += 0.11
+    assert await cache.get("k", fetch) == b"run 2 book", (
+        "a reader long after the last one waits for the fresh book"
+    )
 
 
 async def test_a_failure_is_not_kept() -> None:
@@ -110,7 +125,7 @@ async def test_a_failed_refresh_drops_the_stale_answer_so_the_next_reader_sees_t
         return outcome
 
     assert await cache.get("k", fetch) == b"book"
-    clock.now += 1
+    clock.now += 0.08
     assert await cache.get("k", fetch) == b"book"  # answered stale; the refresh fails in the background
     await background_work_finishes()
     with pytest.raises(ConnectionError):

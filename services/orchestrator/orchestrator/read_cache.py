@@ -2,16 +2,17 @@
 
 While the receiver ingests at full speed, every request it serves costs ingest time. The orchestrator
 absorbs the readers instead: a read asked again within ``max_age_seconds`` gets the same answer, so a hundred
-clients cost the receiver a few requests a second. Once that answer is older, the next read starts one
-refresh and is answered from the previous one meanwhile (stale-while-revalidate), so readers never queue
-behind an upstream round trip. The book served is at most ``max_age_seconds`` plus one round trip old, and
-always one the receiver returned whole, at an event boundary. A failed refresh drops the old answer: the next
-read asks again and sees the failure.
+clients cost the receiver a few requests a second. For as long again after that, the next read starts one
+refresh and is answered from the previous answer meanwhile (stale-while-revalidate), so busy readers never
+queue behind an upstream round trip; an answer older than that is never served, a reader waits for the fresh
+one. The book served is always one the receiver returned whole, at an event boundary. A failed refresh drops
+the old answer: the next read asks again and sees the failure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
@@ -30,12 +31,13 @@ class ReadCache:
 
     async def get(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> Any:
         """The answer for ``key``: fresh from the cache, the last one while a newer is fetched, or fetched now."""
-        answer = self._answers.get(key)
-        if answer is not None and self.clock() - answer[0] <= self.max_age_seconds:
-            return answer[1]
+        fetched_at, answer = self._answers.get(key, (-math.inf, None))
+        age = self.clock() - fetched_at
+        if age <= self.max_age_seconds:
+            return answer
         in_flight = self._fetches.get(key) or self._start_fetch(key, fetch)
-        if answer is not None:
-            return answer[1]
+        if age <= 2 * self.max_age_seconds:
+            return answer
         return await asyncio.shield(in_flight)
 
     def _start_fetch(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:
