@@ -1,84 +1,129 @@
-"""JSON lines of book events: one line per event snapshot, with decimal prices.
+"""Per-event JSON lines: the consolidated top levels of an instrument after each event (F_LAST boundary).
 
-Consecutive events mostly share their levels: a side equal to the same instrument's previous one reuses its
-rendered text, and each level's JSON fragment is cached by (price, size, count), so rendering a line is a few
-comparisons, dict lookups and one join.
+On the ingest path, :class:`EventCapturer` turns the book into an :class:`EventLine` struct; off it, the
+writer encodes a batch of them with msgspec, in C. Capturing is kept cheap three ways:
+- a side is read again only when the event changed its top levels (the books flag such changes, see
+  :class:`~receiver.book.book.OrderBook`); an unchanged side is the previous line's (immutable) list;
+- each level is an immutable struct with its decimal price already formatted, cached by (price, size, count);
+- the line is JSON text only once, in the writer thread.
+
+A line: ``{"ts_event", "ts_recv", "sequence", "instrument_id", "symbol", "best_bid", "best_ask",
+"bids": [{"price": "65.4", "size": 1, "count": 1}, ...], "asks": [...], "crossed", "locked", "orders"}``,
+with ``best_bid``/``best_ask`` null when that side is empty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 
 import msgspec
 
-from receiver.book.views import EventSnapshot, RawLevel, format_price
+from receiver.book.book import ASK, BID, NO_ASK, NO_BID, OrderBook
+from receiver.book.market import Market
+from receiver.book.views import format_price, merged_raw_levels, top_levels
 
 LEVEL_CACHE_LIMIT = 1 << 20
-"""Fragments kept before the cache starts over (bounds memory on long runs)."""
+"""Levels kept before the cache starts over (bounds memory on long runs)."""
 
 
-class EventLineEncoder:
-    """Renders :class:`EventSnapshot` objects as JSON lines.
+class EventLevel(msgspec.Struct, frozen=True, gc=False):
+    """One price level in an event line: decimal price, aggregate size, order count."""
 
-    A line: ``{"ts_event", "ts_recv", "sequence", "instrument_id", "symbol", "best_bid", "best_ask",
-    "bids": [{"price": "65.4", "price_raw": 65400000000, "size": 1, "count": 1}, ...], "asks": [...],
-    "crossed", "locked", "orders"}``, with ``best_bid``/``best_ask`` null when that side is empty.
-    """
+    price: str
+    size: int
+    count: int
 
-    def __init__(self, symbol_of: Callable[[int], str]) -> None:
-        self._symbol_of = symbol_of
-        self._levels: dict[RawLevel, bytes] = {}
-        self._symbols: dict[int, bytes] = {}
-        self._last_sides: dict[tuple[int, bool], tuple[list[RawLevel], list[bytes]]] = {}
 
-    def _level(self, level: RawLevel) -> bytes:
-        fragment = self._levels.get(level)
-        if fragment is None:
-            if len(self._levels) >= LEVEL_CACHE_LIMIT:
-                self._levels.clear()
-            price, size, count = level
-            fragment = self._levels[level] = (
-                f'{{"price":"{format_price(price)}","price_raw":{price},"size":{size},"count":{count}}}'.encode()
-            )
-        return fragment
+class EventLine(msgspec.Struct, frozen=True, gc=False):
+    """The consolidated book of one instrument right after an event."""
 
-    def _symbol(self, instrument_id: int) -> bytes:
-        symbol = self._symbols.get(instrument_id)
-        if symbol is None:
-            symbol = self._symbols[instrument_id] = msgspec.json.encode(self._symbol_of(instrument_id))
-        return symbol
+    ts_event: int
+    ts_recv: int
+    sequence: int
+    instrument_id: int
+    symbol: str
+    best_bid: EventLevel | None
+    best_ask: EventLevel | None
+    bids: list[EventLevel]
+    asks: list[EventLevel]
+    crossed: bool
+    locked: bool
+    orders: int
 
-    def _side(self, instrument_id: int, is_bid: bool, levels: list[RawLevel]) -> list[bytes]:
-        key = (instrument_id, is_bid)
-        last = self._last_sides.get(key)
-        if last is not None and last[0] == levels:
-            return last[1]
-        fragments = [self._level(raw) for raw in levels]
-        self._last_sides[key] = (levels, fragments)
-        return fragments
 
-    def line(self, snapshot: EventSnapshot) -> bytes:
-        """One JSON line (with its newline)."""
-        bids = self._side(snapshot.instrument_id, True, snapshot.bids)
-        asks = self._side(snapshot.instrument_id, False, snapshot.asks)
-        return b"".join(
-            (
-                b'{"ts_event":%d,"ts_recv":%d,"sequence":%d,"instrument_id":%d,"symbol":'
-                % (snapshot.ts_event, snapshot.ts_recv, snapshot.sequence, snapshot.instrument_id),
-                self._symbol(snapshot.instrument_id),
-                b',"best_bid":',
-                bids[0] if bids else b"null",
-                b',"best_ask":',
-                asks[0] if asks else b"null",
-                b',"bids":[',
-                b",".join(bids),
-                b'],"asks":[',
-                b",".join(asks),
-                b'],"crossed":%s,"locked":%s,"orders":%d}\n'
-                % (
-                    b"true" if snapshot.crossed else b"false",
-                    b"true" if snapshot.locked else b"false",
-                    snapshot.orders,
-                ),
-            )
+_encoder = msgspec.json.Encoder()
+
+
+def encode_lines(lines: Sequence[EventLine]) -> bytes:
+    """Newline-delimited JSON, one line per event."""
+    return _encoder.encode_lines(lines)
+
+
+class EventCapturer:
+    """Captures the :class:`EventLine` of each event of one market, top ``depth`` levels per side."""
+
+    def __init__(self, market: Market, depth: int) -> None:
+        self.market = market
+        self.depth = depth
+        self._sides: dict[tuple[int, int], list[EventLevel]] = {}
+        """(instrument_id, side) -> its levels at the last capture."""
+        self._levels: dict[tuple[int, int, int], EventLevel] = {}
+
+    def capture(self, book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> EventLine:
+        """The instrument's consolidated top levels after an event on ``book``."""
+        instrument_id = book.instrument_id
+        books = self.market.instrument_books(instrument_id)
+        if len(books) == 1:
+            bids_changed, asks_changed = book.bids_top_changed, book.asks_top_changed
+            orders = len(book.orders)
+        else:
+            bids_changed = any([sibling.bids_top_changed for sibling in books])
+            asks_changed = any([sibling.asks_top_changed for sibling in books])
+            orders = sum(len(sibling.orders) for sibling in books)
+        bids = self._sides.get((instrument_id, BID))
+        if bids is None or bids_changed:
+            bids = self._read(books, BID)
+        asks = self._sides.get((instrument_id, ASK))
+        if asks is None or asks_changed:
+            asks = self._read(books, ASK)
+        crossing = self.market.crossing(instrument_id, None)
+        return EventLine(
+            ts_event,
+            ts_recv,
+            sequence,
+            instrument_id,
+            self.market.symbol(instrument_id),
+            bids[0] if bids else None,
+            asks[0] if asks else None,
+            bids,
+            asks,
+            crossing.crossed,
+            crossing.locked,
+            orders,
         )
+
+    def _read(self, books: Sequence[OrderBook], side: int) -> list[EventLevel]:
+        """Read one side's top levels and watch them: reset the books' flags, set their watch limit."""
+        if len(books) == 1:
+            raw = [(level.price, level.size, level.count) for level in top_levels(books[0], side, self.depth)]
+        else:
+            raw = merged_raw_levels(books, side, self.depth)
+        full = len(raw) == self.depth
+        for book in books:
+            if side == BID:
+                book.bid_watch_floor = raw[-1][0] if full else NO_BID
+                book.bids_top_changed = False
+            else:
+                book.ask_watch_ceiling = raw[-1][0] if full else NO_ASK
+                book.asks_top_changed = False
+        cached = self._levels.get
+        levels = [cached(key) or self._new_level(key) for key in raw]
+        self._sides[books[0].instrument_id, side] = levels
+        return levels
+
+    def _new_level(self, key: tuple[int, int, int]) -> EventLevel:
+        if len(self._levels) >= LEVEL_CACHE_LIMIT:
+            self._levels.clear()
+        price, size, count = key
+        level = self._levels[key] = EventLevel(format_price(price), size, count)
+        return level

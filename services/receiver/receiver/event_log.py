@@ -1,7 +1,7 @@
 """The per-event JSON lines output: written off the ingest path, read back in pages.
 
-Ingest hands over batches of raw event snapshots through a bounded queue; a writer thread renders them as
-JSON lines and appends them.
+Ingest hands over batches of event lines (structs) through a bounded queue; a writer thread encodes them as
+JSON and appends them.
 When the writer falls behind, ``put`` waits for room (backpressure reaches the TCP stream): no line is dropped.
 """
 
@@ -23,9 +23,10 @@ _CLOSE = None
 class EventLog:
     """One JSON line per book event, appended to ``path``."""
 
-    def __init__(self, path: Path, queue_batches: int, render: Callable[[Any], bytes]) -> None:
+    def __init__(self, path: Path, queue_batches: int, encode: Callable[[Sequence[Any]], bytes]) -> None:
         self.path = path
-        self._render = render
+        self._encode = encode
+        """Lines -> their JSON text, one newline-terminated line each."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("wb")
         self._queue: queue.Queue[Sequence[Any] | None] = queue.Queue(maxsize=queue_batches)
@@ -43,12 +44,12 @@ class EventLog:
         with self._lock:
             return self._lines
 
-    async def put(self, snapshots: Sequence[Any]) -> None:
-        """Queue a batch of snapshots for writing, waiting for room when the writer is behind."""
+    async def put(self, lines: Sequence[Any]) -> None:
+        """Queue a batch of lines for writing, waiting for room when the writer is behind."""
         try:
-            self._queue.put_nowait(snapshots)
+            self._queue.put_nowait(lines)
         except queue.Full:
-            await asyncio.to_thread(self._queue.put, snapshots)
+            await asyncio.to_thread(self._queue.put, lines)
 
     def close(self) -> None:
         """Write everything queued, then close the file."""
@@ -56,18 +57,9 @@ class EventLog:
         self._thread.join()
 
     def _write_loop(self) -> None:
-        buffer = bytearray()
-        render = self._render
         try:
-            while (snapshots := self._queue.get()) is not _CLOSE:
-                buffer.clear()
-                line_ends = []
-                for snapshot in snapshots:
-                    buffer += render(snapshot)
-                    line_ends.append(len(buffer))
-                self._file.write(buffer)
-                self._file.flush()
-                self._record(line_ends)
+            while (lines := self._queue.get()) is not _CLOSE:
+                self._append(lines)
         except OSError as error:
             self.error = f"writing {self.path}: {error}"
             while self._queue.get() is not _CLOSE:  # keep ingest unblocked; the error is reported
@@ -75,13 +67,25 @@ class EventLog:
         finally:
             self._file.close()
 
-    def _record(self, line_ends: list[int]) -> None:
+    def _append(self, lines: Sequence[Any]) -> None:
+        """Encode and write a batch, cut where the page index needs a line's offset, then publish it."""
+        chunks: list[tuple[int, int]] = []  # (lines, bytes) of each piece written
+        written = self._lines  # only this thread changes it
+        start = 0
+        while start < len(lines):
+            piece = lines[start : start + INDEX_EVERY_LINES - written % INDEX_EVERY_LINES]
+            data = self._encode(piece)
+            self._file.write(data)
+            chunks.append((len(piece), len(data)))
+            written += len(piece)
+            start += len(piece)
+        self._file.flush()
         with self._lock:
-            for end in line_ends:
-                self._lines += 1
+            for count, size in chunks:
+                self._lines += count
+                self._bytes += size
                 if self._lines % INDEX_EVERY_LINES == 0:
-                    self._line_offsets.append(self._bytes + end)
-            self._bytes += line_ends[-1] if line_ends else 0
+                    self._line_offsets.append(self._bytes)
 
     def read_page(self, start: int, limit: int) -> list[bytes]:
         """Lines ``start`` .. ``start + limit - 1`` (0-based) that are already written."""

@@ -18,9 +18,9 @@ from obm_shared.records import MboArray
 from receiver.book.adapter import EventAligner, apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market
-from receiver.book.views import EventSnapshot, capture_event, format_price
+from receiver.book.views import format_price
 from receiver.core.config import Settings
-from receiver.event_lines import EventLineEncoder
+from receiver.event_lines import EventCapturer, EventLine, encode_lines
 from receiver.event_log import EventLog
 
 TRADE = str(Action.TRADE).encode()
@@ -67,11 +67,12 @@ class Run:
         self.version = 0
         """Incremented whenever the books change (after each applied slice of complete events)."""
         self.event_log: EventLog | None = None
+        self.capturer = EventCapturer(self.market, settings.output_depth)
         if settings.output_enabled:
             self.event_log = EventLog(
                 settings.output_dir / f"{self.run_id}.jsonl",
                 settings.output_queue_batches,
-                EventLineEncoder(self.market.symbol).line,
+                encode_lines,
             )
 
     @property
@@ -123,7 +124,7 @@ class Run:
             await asyncio.sleep(0)  # let API reads in, at an event boundary
 
     async def _apply_slice(self, records: MboArray) -> None:
-        events: list[EventSnapshot] = []
+        events: list[EventLine] = []
         on_event = self._event_collector(events) if self.event_log is not None else None
         apply_records(self.market, records, on_event)
         self.version += 1
@@ -131,11 +132,11 @@ class Run:
         if events and self.event_log is not None:
             await self.event_log.put(events)
 
-    def _event_collector(self, events: list[EventSnapshot]) -> Callable[[OrderBook, int, int, int], None]:
-        market, depth, append = self.market, self.settings.output_depth, events.append
+    def _event_collector(self, events: list[EventLine]) -> Callable[[OrderBook, int, int, int], None]:
+        capture, append = self.capturer.capture, events.append
 
         def collect(book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
-            append(capture_event(market, book, ts_event, ts_recv, sequence, depth))
+            append(capture(book, ts_event, ts_recv, sequence))
 
         return collect
 

@@ -41,13 +41,21 @@ class OrderBook:
 
     The best prices are kept as running values (updated when a better level appears or the best level
     empties), so checking for a crossed book after each event costs two attribute reads.
+
+    Each side also says whether its top levels changed since an observer last read them: a change at a price
+    at least as good as the side's watch limit (the worst price the observer read) sets the side's flag; the
+    observer resets flag and limit when it reads the side again. The defaults watch every price.
     """
 
     __slots__ = (
+        "ask_watch_ceiling",
         "asks",
+        "asks_top_changed",
         "best_ask_price",
         "best_bid_price",
+        "bid_watch_floor",
         "bids",
+        "bids_top_changed",
         "crossing",
         "instrument_id",
         "maybe_bad",
@@ -67,6 +75,10 @@ class OrderBook:
         self.crossing = Crossing()
         self.maybe_bad = False
         """Set by F_MAYBE_BAD_BOOK; cleared by the next Clear."""
+        self.bid_watch_floor = NO_BID
+        self.ask_watch_ceiling = NO_ASK
+        self.bids_top_changed = True
+        self.asks_top_changed = True
 
     def levels(self, side: int) -> Levels:
         """The price levels of ``side``; a side other than bid or ask cannot rest in a book."""
@@ -94,13 +106,17 @@ class OrderBook:
         """Put an order at the back of its level, creating the level (and a new best price) if needed."""
         level = levels.get(price)
         if level is None:
-            is_bid = levels is self.bids
-            level = levels[price] = PriceLevel(price, is_bid)
-            if is_bid:
+            level = levels[price] = PriceLevel(price, levels is self.bids)
+            if level.is_bid:
                 if price > self.best_bid_price:
                     self.best_bid_price = price
             elif price < self.best_ask_price:
                 self.best_ask_price = price
+        if level.is_bid:
+            if price >= self.bid_watch_floor:
+                self.bids_top_changed = True
+        elif price <= self.ask_watch_ceiling:
+            self.asks_top_changed = True
         level.orders[order_id] = size
         level.size += size
         level.count += 1
@@ -110,6 +126,7 @@ class OrderBook:
         """Take an order out of its level; an emptied level goes, and the next level may become the best."""
         level.size -= level.orders.pop(order_id)
         level.count -= 1
+        self._watch(level)
         if level.count:
             return
         price = level.price
@@ -122,6 +139,14 @@ class OrderBook:
             if price == self.best_ask_price:
                 self.best_ask_price = self.asks.keys()[0] if self.asks else NO_ASK
 
+    def _watch(self, level: PriceLevel) -> None:
+        """Note a change to ``level`` for the observer of its side's top levels."""
+        if level.is_bid:
+            if level.price >= self.bid_watch_floor:
+                self.bids_top_changed = True
+        elif level.price <= self.ask_watch_ceiling:
+            self.asks_top_changed = True
+
     def replace_top_of_book(self, side: int, price: int, size: int) -> None:
         """A top-of-book venue's add: the side becomes this one level (or empty for an undefined price)."""
         levels = self.levels(side)
@@ -133,8 +158,10 @@ class OrderBook:
             levels[price] = PriceLevel.top_of_book(price, side == BID, size)
         if side == BID:
             self.best_bid_price = NO_BID if price == UNDEF_PRICE else price
+            self.bids_top_changed = True
         else:
             self.best_ask_price = NO_ASK if price == UNDEF_PRICE else price
+            self.asks_top_changed = True
 
     def cancel(self, order_id: int, side: int, size: int) -> None:
         """Reduce an order by ``size``; it leaves the book at zero."""
@@ -149,6 +176,7 @@ class OrderBook:
         if size < resting:
             level.orders[order_id] = resting - size
             level.size -= size
+            self._watch(level)
             return
         del self.orders[order_id]
         self._unrest(order_id, level)
@@ -171,6 +199,7 @@ class OrderBook:
                 del level.orders[order_id]
             level.orders[order_id] = size
             level.size += size - resting
+            self._watch(level)
             return False
         self._unrest(order_id, level)
         self._rest(order_id, new_levels, price, size)
@@ -184,6 +213,7 @@ class OrderBook:
         self.best_bid_price = NO_BID
         self.best_ask_price = NO_ASK
         self.maybe_bad = False
+        self.bids_top_changed = self.asks_top_changed = True
 
     def best_bid(self) -> PriceLevel | None:
         """The highest bid level, if any."""

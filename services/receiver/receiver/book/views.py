@@ -92,8 +92,8 @@ def top_levels(book: OrderBook, side: int, depth: int) -> list[PriceLevel]:
     return [levels[price] for price in islice(prices, depth)]
 
 
-def merged_levels(books: Sequence[OrderBook], side: int, depth: int) -> list[LevelView]:
-    """Best ``depth`` levels across books, sizes and counts summed where prices are equal."""
+def merged_raw_levels(books: Sequence[OrderBook], side: int, depth: int) -> list[tuple[int, int, int]]:
+    """Best ``depth`` (price, size, count) across books, sizes and counts summed where prices are equal."""
     totals: dict[int, list[int]] = {}
     for book in books:
         for level in top_levels(book, side, depth):
@@ -101,7 +101,14 @@ def merged_levels(books: Sequence[OrderBook], side: int, depth: int) -> list[Lev
             total[0] += level.size
             total[1] += level.count
     prices = sorted(totals, reverse=side == BID)[:depth]
-    return [LevelView(format_price(p), p, totals[p][0], totals[p][1]) for p in prices]
+    return [(price, totals[price][0], totals[price][1]) for price in prices]
+
+
+def merged_levels(books: Sequence[OrderBook], side: int, depth: int) -> list[LevelView]:
+    """Best ``depth`` levels across books, sizes and counts summed where prices are equal."""
+    return [
+        LevelView(format_price(p), p, size, count) for p, size, count in merged_raw_levels(books, side, depth)
+    ]
 
 
 def _spread_mid_imbalance(
@@ -192,44 +199,4 @@ def queue_position(book: OrderBook, order_id: int) -> QueuePosition:
         position=len(ahead),
         size_ahead=sum(ahead),
         size=level.orders[order_id],
-    )
-
-
-RawLevel = tuple[int, int, int]
-"""(price in 1e-9 units, size, order count)."""
-
-
-class EventSnapshot(msgspec.Struct, frozen=True, array_like=True, gc=False):
-    """The consolidated book of one instrument right after an event, captured cheaply with raw prices.
-
-    Captured on the ingest path; rendered with decimal prices off it.
-    """
-
-    ts_event: int
-    ts_recv: int
-    sequence: int
-    instrument_id: int
-    crossed: bool
-    locked: bool
-    orders: int
-    bids: list[RawLevel]
-    asks: list[RawLevel]
-
-
-def capture_event(
-    market: Market, book: OrderBook, ts_event: int, ts_recv: int, sequence: int, depth: int
-) -> EventSnapshot:
-    """Snapshot the instrument's consolidated top ``depth`` levels after an event on ``book``."""
-    books = market.instrument_books(book.instrument_id)
-    if len(books) == 1:
-        bids = [(level.price, level.size, level.count) for level in top_levels(book, BID, depth)]
-        asks = [(level.price, level.size, level.count) for level in top_levels(book, ASK, depth)]
-        orders = len(book.orders)
-    else:
-        bids = [(level.price_raw, level.size, level.count) for level in merged_levels(books, BID, depth)]
-        asks = [(level.price_raw, level.size, level.count) for level in merged_levels(books, ASK, depth)]
-        orders = sum(len(sibling.orders) for sibling in books)
-    crossing = market.crossing(book.instrument_id, None)
-    return EventSnapshot(
-        ts_event, ts_recv, sequence, book.instrument_id, crossing.crossed, crossing.locked, orders, bids, asks
     )
