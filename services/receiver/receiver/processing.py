@@ -122,13 +122,13 @@ class Run:
         for records_slice in self.aligner.slices(records, self.settings.apply_slice_records):
             await self._apply_slice(records_slice)
             await asyncio.sleep(0)  # let API reads in, at an event boundary
+        self._record_trades(records)
 
     async def _apply_slice(self, records: MboArray) -> None:
         events: list[EventLine] = []
         on_event = self._event_collector(events) if self.event_log is not None else None
         apply_records(self.market, records, on_event)
         self.version += 1
-        self._record_trades(records)
         if events and self.event_log is not None:
             await self.event_log.put(events)
 

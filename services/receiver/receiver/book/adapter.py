@@ -31,9 +31,9 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
     """Apply every record in order, counting each one in ``market.accounting``."""
     accounting = market.accounting
     skipped = accounting.skipped
-    applied = ignored = as_add = events = 0
-    book: OrderBook | None = None
-    book_instrument = book_publisher = -1
+    ignored = as_add = events = skips = 0
+    book: OrderBook  # set by the first record: no book key is -1
+    book_key = -1
     shared = False
     end_event = market.end_event
     if on_event is not None:  # the observer's extra fields, for event rows only
@@ -41,9 +41,10 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
         event_ts_event = records["ts_event"][event_rows].tolist()
         event_sequence = records["sequence"][event_rows].tolist()
 
+    # one int per record says which book it is for: (instrument_id << 16) | publisher_id
+    book_keys = (records["instrument_id"].astype(np.int64) << 16) | records["publisher_id"]
     columns = zip(
-        records["instrument_id"].tolist(),
-        records["publisher_id"].tolist(),
+        book_keys.tolist(),
         records["action"].view(np.uint8).tolist(),
         records["side"].view(np.uint8).tolist(),
         records["order_id"].tolist(),
@@ -52,10 +53,11 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
         records["flags"].tolist(),
         records["ts_recv"].tolist(),
     )
-    for instrument_id, publisher_id, action, side, order_id, price, size, flags, ts_recv in columns:
-        if book is None or instrument_id != book_instrument or publisher_id != book_publisher:
-            book = market.book(instrument_id, publisher_id)
-            book_instrument, book_publisher = instrument_id, publisher_id
+    for key, action, side, order_id, price, size, flags, ts_recv in columns:
+        if key != book_key:
+            book_key = key
+            instrument_id = key >> 16
+            book = market.book(instrument_id, key & 0xFFFF)
             shared = len(market.by_instrument[instrument_id]) > 1
         try:
             if action == ADD:
@@ -63,23 +65,20 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
                     book.replace_top_of_book(side, price, size)
                 else:
                     book.add(order_id, side, price, size)
-                applied += 1
             elif action == CANCEL:
                 book.cancel(order_id, side, size)
-                applied += 1
             elif action == MODIFY:
                 if book.modify(order_id, side, price, size):
                     as_add += 1
-                applied += 1
             elif action == CLEAR:
                 book.clear()
-                applied += 1
             elif action in IGNORED_ACTIONS:
                 ignored += 1
             else:
                 raise SkippedRecord(SkipReason.UNKNOWN_ACTION)
         except SkippedRecord as skip:
             skipped[skip.reason] += 1
+            skips += 1
         if flags & F_MAYBE_BAD_BOOK:
             book.maybe_bad = True
         if flags & F_LAST:
@@ -90,7 +89,7 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
             if on_event is not None:
                 on_event(book, event_ts_event[events - 1], ts_recv, event_sequence[events - 1])
     accounting.records += len(records)
-    accounting.applied += applied
+    accounting.applied += len(records) - ignored - skips
     accounting.ignored += ignored
     accounting.modify_unknown_as_add += as_add
     accounting.events += events

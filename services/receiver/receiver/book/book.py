@@ -105,18 +105,20 @@ class OrderBook:
     def _rest(self, order_id: int, levels: Levels, price: int, size: int) -> None:
         """Put an order at the back of its level, creating the level (and a new best price) if needed."""
         level = levels.get(price)
-        if level is None:
-            level = levels[price] = PriceLevel(price, levels is self.bids)
-            if level.is_bid:
+        if levels is self.bids:
+            if level is None:
+                level = levels[price] = PriceLevel(price, True)
                 if price > self.best_bid_price:
                     self.best_bid_price = price
-            elif price < self.best_ask_price:
-                self.best_ask_price = price
-        if level.is_bid:
             if price >= self.bid_watch_floor:
                 self.bids_top_changed = True
-        elif price <= self.ask_watch_ceiling:
-            self.asks_top_changed = True
+        else:
+            if level is None:
+                level = levels[price] = PriceLevel(price, False)
+                if price < self.best_ask_price:
+                    self.best_ask_price = price
+            if price <= self.ask_watch_ceiling:
+                self.asks_top_changed = True
         level.orders[order_id] = size
         level.size += size
         level.count += 1
@@ -126,18 +128,21 @@ class OrderBook:
         """Take an order out of its level; an emptied level goes, and the next level may become the best."""
         level.size -= level.orders.pop(order_id)
         level.count -= 1
-        self._watch(level)
-        if level.count:
-            return
         price = level.price
         if level.is_bid:
-            del self.bids[price]
-            if price == self.best_bid_price:
-                self.best_bid_price = self.bids.keys()[-1] if self.bids else NO_BID
+            if price >= self.bid_watch_floor:
+                self.bids_top_changed = True
+            if not level.count:
+                del self.bids[price]
+                if price == self.best_bid_price:
+                    self.best_bid_price = self.bids.keys()[-1] if self.bids else NO_BID
         else:
-            del self.asks[price]
-            if price == self.best_ask_price:
-                self.best_ask_price = self.asks.keys()[0] if self.asks else NO_ASK
+            if price <= self.ask_watch_ceiling:
+                self.asks_top_changed = True
+            if not level.count:
+                del self.asks[price]
+                if price == self.best_ask_price:
+                    self.best_ask_price = self.asks.keys()[0] if self.asks else NO_ASK
 
     def _watch(self, level: PriceLevel) -> None:
         """Note a change to ``level`` for the observer of its side's top levels."""
