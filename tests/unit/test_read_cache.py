@@ -4,6 +4,7 @@ window has passed readers get the last answer while one refresh is fetched."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -16,6 +17,19 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def upstream(*outcomes: bytes | Exception) -> Callable[[], Awaitable[bytes]]:
+    """A fetch that answers, or fails with, each outcome in turn."""
+    remaining = iter(outcomes)
+
+    async def fetch() -> bytes:
+        outcome = next(remaining)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    return fetch
 
 
 async def background_work_finishes() -> None:
@@ -45,11 +59,7 @@ async def test_concurrent_identical_reads_share_one_upstream_call() -> None:
 async def test_an_answer_is_reused_within_the_window_and_refreshed_after() -> None:
     clock = Clock()
     cache = ReadCache(0.05, clock=clock)
-    answers = iter([b"first", b"second"])
-
-    async def fetch() -> bytes:
-        return next(answers)
-
+    fetch = upstream(b"first", b"second")
     assert await cache.get("k", fetch) == b"first"
     clock.now += 0.04
     assert await cache.get("k", fetch) == b"first"
@@ -86,11 +96,7 @@ async def test_readers_of_a_stale_answer_do_not_wait_and_share_one_refresh() -> 
 async def test_an_answer_older_than_twice_the_window_is_never_served() -> None:
     clock = Clock()
     cache = ReadCache(0.05, clock=clock)
-    answers = iter([b"run 1 book", b"run 2 book"])
-
-    async def fetch() -> bytes:
-        return next(answers)
-
+    fetch = upstream(b"run 1 book", b"run 2 book")
     assert await cache.get("k", fetch) == b"run 1 book"
     clock.now += 0.11
     assert await cache.get("k", fetch) == b"run 2 book", (
@@ -100,14 +106,7 @@ async def test_an_answer_older_than_twice_the_window_is_never_served() -> None:
 
 async def test_a_failure_is_not_kept() -> None:
     cache = ReadCache(10)
-    outcomes = iter([ConnectionError("receiver down"), b"book"])
-
-    async def fetch() -> bytes:
-        outcome = next(outcomes)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
+    fetch = upstream(ConnectionError("receiver down"), b"book")
     with pytest.raises(ConnectionError):
         await cache.get("k", fetch)
     assert await cache.get("k", fetch) == b"book", "a failed read must not be served from the cache"
@@ -116,14 +115,7 @@ async def test_a_failure_is_not_kept() -> None:
 async def test_a_failed_refresh_drops_the_stale_answer_so_the_next_reader_sees_the_failure() -> None:
     clock = Clock()
     cache = ReadCache(0.05, clock=clock)
-    outcomes = iter([b"book", ConnectionError("receiver down"), ConnectionError("receiver down")])
-
-    async def fetch() -> bytes:
-        outcome = next(outcomes)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
+    fetch = upstream(b"book", ConnectionError("receiver down"), ConnectionError("receiver down"))
     assert await cache.get("k", fetch) == b"book"
     clock.now += 0.08
     assert await cache.get("k", fetch) == b"book"  # answered stale; the refresh fails in the background
