@@ -15,12 +15,13 @@ with ``best_bid``/``best_ask`` null when that side is empty.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import islice
 
 import msgspec
 
 from receiver.book.book import ASK, BID, NO_ASK, NO_BID, OrderBook
 from receiver.book.market import Market
-from receiver.book.views import format_price, merged_raw_levels, top_levels
+from receiver.book.views import format_price, merged_raw_levels
 
 LEVEL_CACHE_LIMIT = 1 << 20
 """Levels kept before the cache starts over (bounds memory on long runs)."""
@@ -65,28 +66,30 @@ class EventCapturer:
     def __init__(self, market: Market, depth: int) -> None:
         self.market = market
         self.depth = depth
-        self._sides: dict[tuple[int, int], list[EventLevel]] = {}
-        """(instrument_id, side) -> its levels at the last capture."""
+        self._bids: dict[int, list[EventLevel]] = {}
+        self._asks: dict[int, list[EventLevel]] = {}
+        """instrument_id -> the side's levels at its last capture."""
         self._levels: dict[tuple[int, int, int], EventLevel] = {}
 
     def capture(self, book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> EventLine:
         """The instrument's consolidated top levels after an event on ``book``."""
         instrument_id = book.instrument_id
-        books = self.market.instrument_books(instrument_id)
+        books = self.market.by_instrument[instrument_id]
         if len(books) == 1:
             bids_changed, asks_changed = book.bids_top_changed, book.asks_top_changed
             orders = len(book.orders)
+            crossing = book.crossing
         else:
             bids_changed = any([sibling.bids_top_changed for sibling in books])
             asks_changed = any([sibling.asks_top_changed for sibling in books])
             orders = sum(len(sibling.orders) for sibling in books)
-        bids = self._sides.get((instrument_id, BID))
+            crossing = self.market.crossing(instrument_id, None)
+        bids = self._bids.get(instrument_id)
         if bids is None or bids_changed:
-            bids = self._read(books, BID)
-        asks = self._sides.get((instrument_id, ASK))
+            bids = self._bids[instrument_id] = self._read(books, BID)
+        asks = self._asks.get(instrument_id)
         if asks is None or asks_changed:
-            asks = self._read(books, ASK)
-        crossing = self.market.crossing(instrument_id, None)
+            asks = self._asks[instrument_id] = self._read(books, ASK)
         return EventLine(
             ts_event,
             ts_recv,
@@ -104,21 +107,27 @@ class EventCapturer:
 
     def _read(self, books: Sequence[OrderBook], side: int) -> list[EventLevel]:
         """Read one side's top levels and watch them: reset the books' flags, set their watch limit."""
-        if len(books) == 1:
-            raw = [(level.price, level.size, level.count) for level in top_levels(books[0], side, self.depth)]
+        cached, new = self._levels.get, self._new_level
+        levels: list[EventLevel] = []
+        last_price = 0
+        if len(books) == 1:  # one pass over the SortedDict itself, as in views.top_levels: the hottest read
+            by_price = books[0].bids if side == BID else books[0].asks
+            for last_price in islice(reversed(by_price) if side == BID else iter(by_price), self.depth):
+                level = by_price[last_price]
+                key = (last_price, level.size, level.count)
+                levels.append(cached(key) or new(key))
         else:
-            raw = merged_raw_levels(books, side, self.depth)
-        full = len(raw) == self.depth
+            for key in merged_raw_levels(books, side, self.depth):
+                last_price = key[0]
+                levels.append(cached(key) or new(key))
+        full = len(levels) == self.depth
         for book in books:
             if side == BID:
-                book.bid_watch_floor = raw[-1][0] if full else NO_BID
+                book.bid_watch_floor = last_price if full else NO_BID
                 book.bids_top_changed = False
             else:
-                book.ask_watch_ceiling = raw[-1][0] if full else NO_ASK
+                book.ask_watch_ceiling = last_price if full else NO_ASK
                 book.asks_top_changed = False
-        cached = self._levels.get
-        levels = [cached(key) or self._new_level(key) for key in raw]
-        self._sides[books[0].instrument_id, side] = levels
         return levels
 
     def _new_level(self, key: tuple[int, int, int]) -> EventLevel:
