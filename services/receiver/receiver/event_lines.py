@@ -20,6 +20,7 @@ from itertools import islice
 import msgspec
 
 from receiver.book.book import ASK, BID, NO_ASK, NO_BID, OrderBook
+from receiver.book.level import PriceLevel
 from receiver.book.market import Market
 from receiver.book.views import format_price, merged_raw_levels
 
@@ -60,75 +61,124 @@ def encode_lines(lines: Sequence[EventLine]) -> bytes:
     return _encoder.encode_lines(lines)
 
 
+Side = tuple[list[EventLevel], list[int]]
+"""A side as last captured: its levels, and their raw prices."""
+
+
 class EventCapturer:
     """Captures the :class:`EventLine` of each event of one market, top ``depth`` levels per side."""
 
     def __init__(self, market: Market, depth: int) -> None:
         self.market = market
         self.depth = depth
-        self._bids: dict[int, list[EventLevel]] = {}
-        self._asks: dict[int, list[EventLevel]] = {}
-        """instrument_id -> the side's levels at its last capture."""
+        self._bids: dict[int, Side] = {}
+        self._asks: dict[int, Side] = {}
+        """instrument_id -> the side at its last capture."""
         self._levels: dict[tuple[int, int, int], EventLevel] = {}
 
     def capture(self, book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> EventLine:
         """The instrument's consolidated top levels after an event on ``book``."""
         instrument_id = book.instrument_id
         books = self.market.by_instrument[instrument_id]
+        bids = self._bids.get(instrument_id)
+        asks = self._asks.get(instrument_id)
         if len(books) == 1:
-            bids_changed, asks_changed = book.bids_top_changed, book.asks_top_changed
+            if bids is None or book.bids_top_changed:
+                bids = self._bids[instrument_id] = self._read(books, BID)
+            elif book.bids_touched is not None:
+                bids = self._bids[instrument_id] = self._patch(bids, book.bids_touched)
+                book.bids_touched = None
+            if asks is None or book.asks_top_changed:
+                asks = self._asks[instrument_id] = self._read(books, ASK)
+            elif book.asks_touched is not None:
+                asks = self._asks[instrument_id] = self._patch(asks, book.asks_touched)
+                book.asks_touched = None
             orders = len(book.orders)
             crossing = book.crossing
         else:
-            bids_changed = any([sibling.bids_top_changed for sibling in books])
-            asks_changed = any([sibling.asks_top_changed for sibling in books])
+            bids = self._bids[instrument_id] = self._consolidated_side(books, BID, bids)
+            asks = self._asks[instrument_id] = self._consolidated_side(books, ASK, asks)
             orders = sum(len(sibling.orders) for sibling in books)
             crossing = self.market.crossing(instrument_id, None)
-        bids = self._bids.get(instrument_id)
-        if bids is None or bids_changed:
-            bids = self._bids[instrument_id] = self._read(books, BID)
-        asks = self._asks.get(instrument_id)
-        if asks is None or asks_changed:
-            asks = self._asks[instrument_id] = self._read(books, ASK)
+        bid_levels, ask_levels = bids[0], asks[0]
         return EventLine(
             ts_event,
             ts_recv,
             sequence,
             instrument_id,
             self.market.symbol(instrument_id),
-            bids[0] if bids else None,
-            asks[0] if asks else None,
-            bids,
-            asks,
+            bid_levels[0] if bid_levels else None,
+            ask_levels[0] if ask_levels else None,
+            bid_levels,
+            ask_levels,
             crossing.crossed,
             crossing.locked,
             orders,
         )
 
-    def _read(self, books: Sequence[OrderBook], side: int) -> list[EventLevel]:
-        """Read one side's top levels and watch them: reset the books' flags, set their watch limit."""
-        cached, new = self._levels.get, self._new_level
-        levels: list[EventLevel] = []
-        last_price = 0
-        if len(books) == 1:  # one pass over the SortedDict itself, as in views.top_levels: the hottest read
-            by_price = books[0].bids if side == BID else books[0].asks
-            for last_price in islice(reversed(by_price) if side == BID else iter(by_price), self.depth):
-                level = by_price[last_price]
-                key = (last_price, level.size, level.count)
-                levels.append(cached(key) or new(key))
-        else:
-            for key in merged_raw_levels(books, side, self.depth):
-                last_price = key[0]
-                levels.append(cached(key) or new(key))
-        full = len(levels) == self.depth
+    def _patch(self, side: Side, level: PriceLevel) -> Side:
+        """The side with one level's size and count updated (the level was, and still is, in it)."""
+        levels, prices = side
+        key = (level.price, level.size, level.count)
+        patched = levels.copy()
+        patched[prices.index(level.price)] = self._levels.get(key) or self._new_level(key)
+        return patched, prices
+
+    def _consolidated_side(self, books: list[OrderBook], side: int, last: Side | None) -> Side:
+        """One side across publishers: as last captured, patched at the prices changed in place, or read."""
+        if last is None:
+            return self._read(books, side)
+        touched: list[int] = []
+        for book in books:
+            if book.bids_top_changed if side == BID else book.asks_top_changed:
+                return self._read(books, side)
+            level = book.bids_touched if side == BID else book.asks_touched
+            if level is not None:
+                touched.append(level.price)
+        if not touched:
+            return last
+        levels, prices = last
+        patched = levels.copy()
+        for price in touched:
+            size = count = 0
+            for book in books:
+                level = (book.bids if side == BID else book.asks).get(price)
+                if level is not None:
+                    size, count = size + level.size, count + level.count
+            key = (price, size, count)
+            patched[prices.index(price)] = self._levels.get(key) or self._new_level(key)
         for book in books:
             if side == BID:
-                book.bid_watch_floor = last_price if full else NO_BID
-                book.bids_top_changed = False
+                book.bids_touched = None
             else:
-                book.ask_watch_ceiling = last_price if full else NO_ASK
-                book.asks_top_changed = False
-        return levels
+                book.asks_touched = None
+        return patched, prices
+
+    def _read(self, books: Sequence[OrderBook], side: int) -> Side:
+        """Read one side's top levels and watch them: reset the books' notes, set their watch limit."""
+        cached, new = self._levels.get, self._new_level
+        levels: list[EventLevel] = []
+        prices: list[int] = []
+        if len(books) == 1:  # one pass over the SortedDict itself, as in views.top_levels: the hottest read
+            by_price = books[0].bids if side == BID else books[0].asks
+            for price in islice(reversed(by_price) if side == BID else iter(by_price), self.depth):
+                level = by_price[price]
+                key = (price, level.size, level.count)
+                levels.append(cached(key) or new(key))
+                prices.append(price)
+        else:
+            for key in merged_raw_levels(books, side, self.depth):
+                levels.append(cached(key) or new(key))
+                prices.append(key[0])
+        limit = prices[-1] if len(prices) == self.depth else None
+        for book in books:
+            if side == BID:
+                book.bid_watch_floor = NO_BID if limit is None else limit
+                book.bids_top_changed, book.bids_touched = False, None
+            else:
+                book.ask_watch_ceiling = NO_ASK if limit is None else limit
+                book.asks_top_changed, book.asks_touched = False, None
+        return levels, prices
 
     def _new_level(self, key: tuple[int, int, int]) -> EventLevel:
         if len(self._levels) >= LEVEL_CACHE_LIMIT:

@@ -42,20 +42,24 @@ class OrderBook:
     The best prices are kept as running values (updated when a better level appears or the best level
     empties), so checking for a crossed book after each event costs two attribute reads.
 
-    Each side also says whether its top levels changed since an observer last read them: a change at a price
-    at least as good as the side's watch limit (the worst price the observer read) sets the side's flag; the
-    observer resets flag and limit when it reads the side again. The defaults watch every price.
+    Each side also tells an observer of its top levels (the per-event output) what changed since it last read
+    them, counting only changes at prices at least as good as the side's watch limit (the worst price it read):
+    ``*_touched`` is the one level that changed size or count in place, ``*_top_changed`` says the observer
+    must read the side again (a level came or went, several changed, or the side was replaced). The observer
+    resets both, and the limit, when it reads. The defaults watch every price and ask for a read.
     """
 
     __slots__ = (
         "ask_watch_ceiling",
         "asks",
         "asks_top_changed",
+        "asks_touched",
         "best_ask_price",
         "best_bid_price",
         "bid_watch_floor",
         "bids",
         "bids_top_changed",
+        "bids_touched",
         "crossing",
         "instrument_id",
         "maybe_bad",
@@ -79,6 +83,8 @@ class OrderBook:
         self.ask_watch_ceiling = NO_ASK
         self.bids_top_changed = True
         self.asks_top_changed = True
+        self.bids_touched: PriceLevel | None = None
+        self.asks_touched: PriceLevel | None = None
 
     def levels(self, side: int) -> Levels:
         """The price levels of ``side``; a side other than bid or ask cannot rest in a book."""
@@ -105,20 +111,20 @@ class OrderBook:
     def _rest(self, order_id: int, levels: Levels, price: int, size: int) -> None:
         """Put an order at the back of its level, creating the level (and a new best price) if needed."""
         level = levels.get(price)
-        if levels is self.bids:
-            if level is None:
-                level = levels[price] = PriceLevel(price, True)
+        if level is None:
+            level = levels[price] = PriceLevel(price, levels is self.bids)
+            if level.is_bid:
                 if price > self.best_bid_price:
                     self.best_bid_price = price
-            if price >= self.bid_watch_floor:
-                self.bids_top_changed = True
-        else:
-            if level is None:
-                level = levels[price] = PriceLevel(price, False)
+                if price >= self.bid_watch_floor:
+                    self.bids_top_changed = True
+            else:
                 if price < self.best_ask_price:
                     self.best_ask_price = price
-            if price <= self.ask_watch_ceiling:
-                self.asks_top_changed = True
+                if price <= self.ask_watch_ceiling:
+                    self.asks_top_changed = True
+        elif not (self.bids_top_changed if level.is_bid else self.asks_top_changed):
+            self._changed_in_place(level)
         level.orders[order_id] = size
         level.size += size
         level.count += 1
@@ -129,28 +135,35 @@ class OrderBook:
         level.size -= level.orders.pop(order_id)
         level.count -= 1
         price = level.price
-        if level.is_bid:
+        if level.count:
+            if not (self.bids_top_changed if level.is_bid else self.asks_top_changed):
+                self._changed_in_place(level)
+        elif level.is_bid:
+            del self.bids[price]
+            if price == self.best_bid_price:
+                self.best_bid_price = self.bids.keys()[-1] if self.bids else NO_BID
             if price >= self.bid_watch_floor:
                 self.bids_top_changed = True
-            if not level.count:
-                del self.bids[price]
-                if price == self.best_bid_price:
-                    self.best_bid_price = self.bids.keys()[-1] if self.bids else NO_BID
         else:
+            del self.asks[price]
+            if price == self.best_ask_price:
+                self.best_ask_price = self.asks.keys()[0] if self.asks else NO_ASK
             if price <= self.ask_watch_ceiling:
                 self.asks_top_changed = True
-            if not level.count:
-                del self.asks[price]
-                if price == self.best_ask_price:
-                    self.best_ask_price = self.asks.keys()[0] if self.asks else NO_ASK
 
-    def _watch(self, level: PriceLevel) -> None:
-        """Note a change to ``level`` for the observer of its side's top levels."""
+    def _changed_in_place(self, level: PriceLevel) -> None:
+        """``level`` changed size or count but stays: note it for the observer of its side's top levels."""
         if level.is_bid:
             if level.price >= self.bid_watch_floor:
-                self.bids_top_changed = True
+                if self.bids_touched is None:
+                    self.bids_touched = level
+                elif self.bids_touched is not level:
+                    self.bids_top_changed = True
         elif level.price <= self.ask_watch_ceiling:
-            self.asks_top_changed = True
+            if self.asks_touched is None:
+                self.asks_touched = level
+            elif self.asks_touched is not level:
+                self.asks_top_changed = True
 
     def replace_top_of_book(self, side: int, price: int, size: int) -> None:
         """A top-of-book venue's add: the side becomes this one level (or empty for an undefined price)."""
@@ -181,7 +194,7 @@ class OrderBook:
         if size < resting:
             level.orders[order_id] = resting - size
             level.size -= size
-            self._watch(level)
+            self._changed_in_place(level)
             return
         del self.orders[order_id]
         self._unrest(order_id, level)
@@ -204,7 +217,7 @@ class OrderBook:
                 del level.orders[order_id]
             level.orders[order_id] = size
             level.size += size - resting
-            self._watch(level)
+            self._changed_in_place(level)
             return False
         self._unrest(order_id, level)
         self._rest(order_id, new_levels, price, size)
