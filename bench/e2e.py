@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import random
 import socket
 import statistics
@@ -50,8 +51,9 @@ def peak_rss_mb(pid: int) -> float:
 @contextmanager
 def pipeline(
     data_dir: Path, output_enabled: bool, orchestrator: bool = False
-) -> Iterator[tuple[LocalStack, int]]:
-    """A receiver and a sender (and the orchestrator) on loopback; yields the stack and the ingest port."""
+) -> Iterator[tuple[LocalStack, Path]]:
+    """A receiver and a sender (and the orchestrator) on loopback; yields the stack and the receiver's
+    output folder."""
     ports = {"receiver": free_port(), "sender": free_port(), "orchestrator": free_port()}
     ingest = free_port()
     with tempfile.TemporaryDirectory() as scratch:
@@ -75,7 +77,7 @@ def pipeline(
                 "ORCHESTRATOR_LOG_LEVEL": "WARNING",
             }
         with local_services(services, Path(scratch), ports) as stack:
-            yield stack, ingest
+            yield stack, Path(scratch) / "output"
 
 
 def replay_once(stack: LocalStack, file_name: str) -> dict[str, Any]:
@@ -95,11 +97,20 @@ def replay_once(stack: LocalStack, file_name: str) -> dict[str, Any]:
     raise RuntimeError(f"replay of {file_name} did not finish in {RUN_TIMEOUT_SECONDS} s")
 
 
+def _start_clean(output_dir: Path) -> None:
+    """Runs are independent: the previous runs' output goes, and what the kernel still has to write of it is
+    written now, not during the next run (each 1M-record run writes about 600 MB of JSON lines)."""
+    for old in output_dir.glob("*.jsonl"):
+        old.unlink()
+    os.sync()
+
+
 def end_to_end(workload: Path, output_enabled: bool, runs: int) -> tuple[Figure, float]:
     """Records/s end to end over ``runs`` replays, and the receiver's peak RSS in MB."""
     rates = []
-    with pipeline(workload.parent, output_enabled) as (stack, _):
+    with pipeline(workload.parent, output_enabled) as (stack, output_dir):
         for _ in range(runs):
+            _start_clean(output_dir)
             run = replay_once(stack, workload.name)
             if output_enabled and run["output_lines"] != run["events"]:
                 raise RuntimeError(f"event lines lost: {run['output_lines']} of {run['events']}")
