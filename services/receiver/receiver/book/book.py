@@ -94,11 +94,12 @@ class OrderBook:
             return self.asks
         raise SkippedRecord(SkipReason.INVALID_SIDE)
 
-    # The methods below are the hot path: each keeps level totals and best prices up to date itself,
-    # with no further calls in the common case (a Python call costs as much as the rest of the work).
+    # The methods below are the hot path: add and cancel each keep level totals, best prices and the
+    # observer's notes up to date inline, with no further calls in the common case (a Python call costs as
+    # much as the rest of the work); modify is a cancel and an add when the order moves.
 
     def add(self, order_id: int, side: int, price: int, size: int) -> None:
-        """A new order joins the back of its price level."""
+        """A new order joins the back of its price level, creating the level (and a new best) if needed."""
         levels = self.bids if side == BID else self.asks if side == ASK else self.levels(side)
         if price == UNDEF_PRICE:
             raise SkippedRecord(SkipReason.UNDEFINED_PRICE)
@@ -106,13 +107,9 @@ class OrderBook:
             raise SkippedRecord(SkipReason.INVALID_SIZE)
         if order_id in self.orders:
             raise SkippedRecord(SkipReason.DUPLICATE_ORDER_ID)
-        self._rest(order_id, levels, price, size)
-
-    def _rest(self, order_id: int, levels: Levels, price: int, size: int) -> None:
-        """Put an order at the back of its level, creating the level (and a new best price) if needed."""
         level = levels.get(price)
         if level is None:
-            level = levels[price] = PriceLevel(price, levels is self.bids)
+            level = levels[price] = PriceLevel(price, side == BID)
             if level.is_bid:
                 if price > self.best_bid_price:
                     self.best_bid_price = price
@@ -130,9 +127,23 @@ class OrderBook:
         level.count += 1
         self.orders[order_id] = level
 
-    def _unrest(self, order_id: int, level: PriceLevel) -> None:
-        """Take an order out of its level; an emptied level goes, and the next level may become the best."""
-        level.size -= level.orders.pop(order_id)
+    def cancel(self, order_id: int, side: int, size: int) -> None:
+        """Reduce an order by ``size``; at zero it leaves, an emptied level goes, and the next may be best."""
+        if side != BID and side != ASK:
+            raise SkippedRecord(SkipReason.INVALID_SIDE)
+        level = self.orders.get(order_id)
+        if level is None:
+            raise SkippedRecord(SkipReason.CANCEL_UNKNOWN_ORDER)
+        resting = level.orders[order_id]
+        if size > resting:
+            raise SkippedRecord(SkipReason.CANCEL_EXCEEDS_SIZE)
+        level.size -= size
+        if size < resting:
+            level.orders[order_id] = resting - size
+            self._changed_in_place(level)
+            return
+        del self.orders[order_id]
+        del level.orders[order_id]
         level.count -= 1
         price = level.price
         if level.count:
@@ -181,24 +192,6 @@ class OrderBook:
             self.best_ask_price = NO_ASK if price == UNDEF_PRICE else price
             self.asks_top_changed = True
 
-    def cancel(self, order_id: int, side: int, size: int) -> None:
-        """Reduce an order by ``size``; it leaves the book at zero."""
-        if side != BID and side != ASK:
-            raise SkippedRecord(SkipReason.INVALID_SIDE)
-        level = self.orders.get(order_id)
-        if level is None:
-            raise SkippedRecord(SkipReason.CANCEL_UNKNOWN_ORDER)
-        resting = level.orders[order_id]
-        if size > resting:
-            raise SkippedRecord(SkipReason.CANCEL_EXCEEDS_SIZE)
-        if size < resting:
-            level.orders[order_id] = resting - size
-            level.size -= size
-            self._changed_in_place(level)
-            return
-        del self.orders[order_id]
-        self._unrest(order_id, level)
-
     def modify(self, order_id: int, side: int, price: int, size: int) -> bool:
         """Change an order's price or size. A new price or a larger size sends it to the back of the queue;
         a smaller size keeps its place. An unknown order is added. Returns True when it was added."""
@@ -219,8 +212,8 @@ class OrderBook:
             level.size += size - resting
             self._changed_in_place(level)
             return False
-        self._unrest(order_id, level)
-        self._rest(order_id, new_levels, price, size)
+        self.cancel(order_id, BID if level.is_bid else ASK, resting)
+        self.add(order_id, side, price, size)
         return False
 
     def clear(self) -> None:
