@@ -2,8 +2,9 @@
 
 On the ingest path, :class:`EventCapturer` turns the book into an :class:`EventLine` struct; off it, the
 writer encodes a batch of them with msgspec, in C. Capturing is kept cheap three ways:
-- a side is read again only when the event changed its top levels (the books flag such changes, see
-  :class:`~receiver.book.book.OrderBook`); an unchanged side is the previous line's (immutable) list;
+- the books note what changed within the levels a line shows (see :class:`~receiver.book.book.OrderBook`):
+  an untouched side is the previous line's (immutable) list, a side where levels changed size or count in
+  place gets just those levels replaced, and only a level appearing or going makes the side be read again;
 - each level is an immutable struct with its decimal price already formatted, cached by (price, size, count);
 - the line is JSON text only once, in the writer thread.
 
@@ -20,7 +21,6 @@ from itertools import islice
 import msgspec
 
 from receiver.book.book import ASK, BID, NO_ASK, NO_BID, OrderBook
-from receiver.book.level import PriceLevel
 from receiver.book.market import Market
 from receiver.book.views import format_price, merged_raw_levels
 
@@ -83,16 +83,8 @@ class EventCapturer:
         bids = self._bids.get(instrument_id)
         asks = self._asks.get(instrument_id)
         if len(books) == 1:
-            if bids is None or book.bids_top_changed:
-                bids = self._bids[instrument_id] = self._read(books, BID)
-            elif book.bids_touched is not None:
-                bids = self._bids[instrument_id] = self._patch(bids, book.bids_touched)
-                book.bids_touched = None
-            if asks is None or book.asks_top_changed:
-                asks = self._asks[instrument_id] = self._read(books, ASK)
-            elif book.asks_touched is not None:
-                asks = self._asks[instrument_id] = self._patch(asks, book.asks_touched)
-                book.asks_touched = None
+            bids = self._bids[instrument_id] = self._own_side(book, BID, bids)
+            asks = self._asks[instrument_id] = self._own_side(book, ASK, asks)
             orders = len(book.orders)
             crossing = book.crossing
         else:
@@ -116,13 +108,30 @@ class EventCapturer:
             orders,
         )
 
-    def _patch(self, side: Side, level: PriceLevel) -> Side:
-        """The side with one level's size and count updated (the level was, and still is, in it)."""
+    def _patched(self, side: Side, keys: list[tuple[int, int, int]]) -> Side:
+        """The side with the levels at these (price, size, count) replaced; each was, and still is, in it."""
         levels, prices = side
-        key = (level.price, level.size, level.count)
         patched = levels.copy()
-        patched[prices.index(level.price)] = self._levels.get(key) or self._new_level(key)
+        for key in keys:
+            patched[prices.index(key[0])] = self._levels.get(key) or self._new_level(key)
         return patched, prices
+
+    def _own_side(self, book: OrderBook, side: int, last: Side | None) -> Side:
+        """One side of an instrument's only book: as last captured, patched at the level changed, or read."""
+        top_changed, touched = (
+            (book.bids_top_changed, book.bids_touched)
+            if side == BID
+            else (book.asks_top_changed, book.asks_touched)
+        )
+        if last is None or top_changed:
+            return self._read([book], side)
+        if touched is None:
+            return last
+        if side == BID:
+            book.bids_touched = None
+        else:
+            book.asks_touched = None
+        return self._patched(last, [(touched.price, touched.size, touched.count)])
 
     def _consolidated_side(self, books: list[OrderBook], side: int, last: Side | None) -> Side:
         """One side across publishers: as last captured, patched at the prices changed in place, or read."""
@@ -137,22 +146,20 @@ class EventCapturer:
                 touched.append(level.price)
         if not touched:
             return last
-        levels, prices = last
-        patched = levels.copy()
+        keys = []
         for price in touched:
             size = count = 0
             for book in books:
                 level = (book.bids if side == BID else book.asks).get(price)
                 if level is not None:
                     size, count = size + level.size, count + level.count
-            key = (price, size, count)
-            patched[prices.index(price)] = self._levels.get(key) or self._new_level(key)
+            keys.append((price, size, count))
         for book in books:
             if side == BID:
                 book.bids_touched = None
             else:
                 book.asks_touched = None
-        return patched, prices
+        return self._patched(last, keys)
 
     def _read(self, books: Sequence[OrderBook], side: int) -> Side:
         """Read one side's top levels and watch them: reset the books' notes, set their watch limit."""
