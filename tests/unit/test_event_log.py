@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from receiver.event_log import INDEX_EVERY_LINES, EventLog
+from receiver.core.config import Settings
+from receiver.event_log import INDEX_EVERY_LINES, EventLog, remove_old_runs
+from receiver.processing import Run
 
 BATCH_SIZES = [1, INDEX_EVERY_LINES - 1, 700, 3 * INDEX_EVERY_LINES + 5, 2, INDEX_EVERY_LINES, 333]
 
@@ -52,3 +56,29 @@ def test_every_page_reads_back_exactly(tmp_path: Path, queue_batches: int) -> No
 def test_a_page_past_the_end_is_empty(tmp_path: Path) -> None:
     log, total = write_log(tmp_path / "run.jsonl", 8)
     assert log.read_page(total, 10) == []
+
+
+def test_old_runs_beyond_the_kept_number_are_removed_oldest_first(tmp_path: Path) -> None:
+    runs = [tmp_path / f"run{index}.jsonl" for index in range(4)]
+    for age, path in enumerate(runs):
+        path.write_text("{}\n")
+        os.utime(path, (1_000 + age, 1_000 + age))
+    (tmp_path / "notes.txt").write_text("not a run")
+    assert remove_old_runs(tmp_path, keep=2) == runs[:2]
+    assert sorted(tmp_path.iterdir()) == sorted([*runs[2:], tmp_path / "notes.txt"])
+    assert remove_old_runs(tmp_path, keep=5) == []
+    assert remove_old_runs(tmp_path / "absent", keep=1) == []
+
+
+def test_a_new_run_keeps_the_configured_number_of_output_files(tmp_path: Path) -> None:
+    settings = Settings(output_dir=tmp_path, output_keep_runs=2)
+    runs = []
+    for _ in range(3):
+        run = Run(settings)
+        assert run.event_log is not None
+        run.event_log.close()
+        runs.append(run)
+        time.sleep(0.01)  # distinct modification times
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        f"{run.run_id}.jsonl" for run in runs[1:]
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections import Counter, deque
@@ -21,7 +22,9 @@ from receiver.book.market import Market
 from receiver.book.views import format_price
 from receiver.core.config import Settings
 from receiver.event_lines import EventCapturer, EventLine, encode_lines
-from receiver.event_log import EventLog
+from receiver.event_log import EventLog, remove_old_runs
+
+logger = logging.getLogger("receiver.processing")
 
 TRADE = str(Action.TRADE).encode()
 
@@ -69,6 +72,9 @@ class Run:
         self.event_log: EventLog | None = None
         self.capturer = EventCapturer(self.market, settings.output_depth)
         if settings.output_enabled:
+            if settings.output_keep_runs > 0:  # this run's file is about to be one of them
+                for removed in remove_old_runs(settings.output_dir, settings.output_keep_runs - 1):
+                    logger.info("old output removed", extra={"file": removed.name})
             self.event_log = EventLog(
                 settings.output_dir / f"{self.run_id}.jsonl",
                 settings.output_queue_batches,

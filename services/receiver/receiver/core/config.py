@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     """Write one JSON line per book event."""
     output_depth: int = 10
     """Levels per side in each JSON line."""
+    output_keep_runs: int = 0
+    """Output files kept: a new run removes the oldest beyond this many (0 keeps them all)."""
     output_queue_batches: int = 64
     """Batches of event lines waiting for the writer before ingest pauses (backpressure)."""
     max_frame_bytes: int = 16 * 1024 * 1024
