@@ -31,7 +31,7 @@ from scripts.local_stack import LocalStack, free_port, local_services
 RUN_TIMEOUT_SECONDS = 600
 READERS = 100
 READ_INTERVAL_SECONDS = 0.1
-"""Each reader asks again 100 ms after its last answer: a screen's pace, like the UI."""
+"""Each reader asks every 100 ms: a screen's pace, like the UI."""
 
 
 class EventFlag(Protocol):
@@ -121,19 +121,23 @@ def end_to_end(workload: Path, output_enabled: bool, runs: int) -> tuple[Figure,
 
 
 def _read_load(url: str, stop: EventFlag) -> list[float]:
-    """``READERS`` concurrent clients reading the consolidated top 10 at screen pace until ``stop`` is set;
-    returns each answer's latency in ms. aiohttp rather than httpx: the load generator must cost far less
-    per request than the server it measures, or it measures itself."""
+    """``READERS`` clients each reading the consolidated top 10 every ``READ_INTERVAL_SECONDS`` until ``stop``
+    is set; returns each answer's latency in ms.
+
+    Each client keeps its own fixed schedule (as a page's timer does), whatever the answers do, and a
+    latency counts from when the request was due, so a stall is paid by every read it delays (no coordinated
+    omission). aiohttp rather than httpx: the load generator must cost far less per request than the server
+    it measures, or it measures itself."""
 
     async def reader(session: aiohttp.ClientSession, latencies: list[float]) -> None:
-        await asyncio.sleep(random.uniform(0, READ_INTERVAL_SECONDS))  # independent clients, not in lock-step
+        due = time.perf_counter() + random.uniform(0, READ_INTERVAL_SECONDS)  # independent phases
         while not stop.is_set():
-            started = time.perf_counter()
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
             async with session.get(url, params={"depth": 10, "per_publisher": "false"}) as response:
                 await response.read()
                 if response.status == 200:
-                    latencies.append((time.perf_counter() - started) * 1000)
-            await asyncio.sleep(READ_INTERVAL_SECONDS)
+                    latencies.append((time.perf_counter() - due) * 1000)
+            due += READ_INTERVAL_SECONDS
 
     async def readers() -> list[float]:
         latencies: list[float] = []
