@@ -16,13 +16,12 @@ with ``best_bid``/``best_ask`` null when that side is empty.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import islice
 
 import msgspec
 
 from receiver.book.book import ASK, BID, NO_ASK, NO_BID, OrderBook
 from receiver.book.market import Market
-from receiver.book.views import format_price, merged_raw_levels
+from receiver.book.views import best_prices, format_price, merged_raw_levels
 
 LEVEL_CACHE_LIMIT = 1 << 20
 """Levels kept before the cache starts over (bounds memory on long runs)."""
@@ -166,9 +165,9 @@ class EventCapturer:
         cached, new = self._levels.get, self._new_level
         levels: list[EventLevel] = []
         prices: list[int] = []
-        if len(books) == 1:  # one pass over the SortedDict itself, as in views.top_levels: the hottest read
+        if len(books) == 1:  # the hottest read: one pass, no intermediate list of levels
             by_price = books[0].bids if side == BID else books[0].asks
-            for price in islice(reversed(by_price) if side == BID else iter(by_price), self.depth):
+            for price in best_prices(books[0], side, self.depth):
                 level = by_price[price]
                 key = (price, level.size, level.count)
                 levels.append(cached(key) or new(key))

@@ -144,7 +144,7 @@ def instrument_symbols(metadata: Metadata) -> dict[int, str]:
     return symbols
 
 
-def read_header(path: Path, raw: BinaryIO) -> tuple[Metadata, int, bool]:
+def _read_header(path: Path, raw: BinaryIO) -> tuple[Metadata, int, bool]:
     """The DBN metadata, the header's length and whether the file is zstd-compressed."""
     compressed = raw.read(len(zstandard.FRAME_HEADER)) == zstandard.FRAME_HEADER
     raw.seek(0)
@@ -168,7 +168,7 @@ def open_mbo_file(path: Path | str) -> MboFile:
         raise DbnFileError(path, "no such file")
     try:
         with path.open("rb") as raw:
-            metadata, header_bytes, compressed = read_header(path, raw)
+            metadata, header_bytes, compressed = _read_header(path, raw)
     except DbnFileError:
         raise
     except (DBNError, ValueError, zstandard.ZstdError, OSError) as error:

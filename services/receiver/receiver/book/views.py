@@ -6,7 +6,7 @@ one place where prices are converted for people to read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from itertools import islice
 
@@ -83,13 +83,21 @@ def level_view(level: PriceLevel) -> LevelView:
     return LevelView(format_price(level.price), level.price, level.size, level.count)
 
 
+def best_prices(book: OrderBook, side: int, depth: int) -> Iterator[int]:
+    """The best ``depth`` prices of one side, best first.
+
+    Iterates the SortedDict itself, never indexing it or its views: positional access rebuilds the
+    SortedDict's position tree after every change, which costs more than the whole event.
+    """
+    if side == BID:
+        return islice(reversed(book.bids), depth)
+    return islice(iter(book.asks), depth)
+
+
 def top_levels(book: OrderBook, side: int, depth: int) -> list[PriceLevel]:
     """The best ``depth`` levels of one side, best first."""
     levels = book.bids if side == BID else book.asks
-    # Iterate the dict itself, never index it or its views: positional access rebuilds the SortedDict's
-    # position tree after every change, which costs more than the whole event.
-    prices = reversed(levels) if side == BID else iter(levels)
-    return [levels[price] for price in islice(prices, depth)]
+    return [levels[price] for price in best_prices(book, side, depth)]
 
 
 def merged_raw_levels(books: Sequence[OrderBook], side: int, depth: int) -> list[tuple[int, int, int]]:
