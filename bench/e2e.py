@@ -6,10 +6,8 @@ The rate is records / the receiver's elapsed time from the first record received
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 import os
-import random
 import socket
 import statistics
 import tempfile
@@ -19,25 +17,17 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import aiohttp
 import httpx
-import websockets
 
+from bench.load import READERS, live_load, read_load
 from bench.measure import Figure, figure
 from scripts.local_stack import LocalStack, free_port, local_services
 
 RUN_TIMEOUT_SECONDS = 600
-READERS = 100
-READ_INTERVAL_SECONDS = 0.1
-"""Each reader asks every 100 ms: a screen's pace, like the UI."""
-
-
-class EventFlag(Protocol):
-    """A stop flag shared with a load process (a ``multiprocessing.Manager().Event()``)."""
-
-    def is_set(self) -> bool: ...
+STATUS_POLL_SECONDS = 0.1
+LOAD_READY_TIMEOUT_SECONDS = 60
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -81,19 +71,23 @@ def pipeline(
 
 
 def replay_once(stack: LocalStack, file_name: str) -> dict[str, Any]:
-    """Stream one file as fast as possible; returns the receiver's final run status."""
-    httpx.post(f"{stack.urls['receiver']}/start-processing", timeout=10).raise_for_status()
-    httpx.post(
-        f"{stack.urls['sender']}/start-streaming", json={"file": file_name}, timeout=60
-    ).raise_for_status()
-    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        run: dict[str, Any] = httpx.get(f"{stack.urls['receiver']}/status", timeout=10).json()["run"]
-        if run["state"] in ("done", "failed"):
-            if run["state"] != "done" or not run["accounted"]:
-                raise RuntimeError(f"replay of {file_name} did not complete cleanly: {run}")
-            return run
-        time.sleep(0.05)
+    """Stream one file as fast as possible; returns the receiver's final run status.
+
+    One client for the whole replay, polling at a modest pace: the rate is the receiver's own clock, and a
+    new client per poll (TLS context and all) cost this process a third of a CPU the receiver then lacked."""
+    with httpx.Client(timeout=10) as client:
+        client.post(f"{stack.urls['receiver']}/start-processing").raise_for_status()
+        client.post(
+            f"{stack.urls['sender']}/start-streaming", json={"file": file_name}, timeout=60
+        ).raise_for_status()
+        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            run: dict[str, Any] = client.get(f"{stack.urls['receiver']}/status").json()["run"]
+            if run["state"] in ("done", "failed"):
+                if run["state"] != "done" or not run["accounted"]:
+                    raise RuntimeError(f"replay of {file_name} did not complete cleanly: {run}")
+                return run
+            time.sleep(STATUS_POLL_SECONDS)
     raise RuntimeError(f"replay of {file_name} did not finish in {RUN_TIMEOUT_SECONDS} s")
 
 
@@ -120,60 +114,11 @@ def end_to_end(workload: Path, output_enabled: bool, runs: int) -> tuple[Figure,
     return figure(label, "records/s", rates), rss
 
 
-def _read_load(url: str, stop: EventFlag) -> list[float]:
-    """``READERS`` clients each reading the consolidated top 10 every ``READ_INTERVAL_SECONDS`` until ``stop``
-    is set; returns each answer's latency in ms.
-
-    Each client keeps its own fixed schedule (as a page's timer does), whatever the answers do, and a
-    latency counts from when the request was due, so a stall is paid by every read it delays (no coordinated
-    omission). aiohttp rather than httpx: the load generator must cost far less per request than the server
-    it measures, or it measures itself."""
-
-    async def reader(session: aiohttp.ClientSession, latencies: list[float]) -> None:
-        due = time.perf_counter() + random.uniform(0, READ_INTERVAL_SECONDS)  # independent phases
-        while not stop.is_set():
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            async with session.get(url, params={"depth": 10, "per_publisher": "false"}) as response:
-                await response.read()
-                if response.status == 200:
-                    latencies.append((time.perf_counter() - due) * 1000)
-            due += READ_INTERVAL_SECONDS
-
-    async def readers() -> list[float]:
-        latencies: list[float] = []
-        connector = aiohttp.TCPConnector(limit=READERS)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            await asyncio.gather(*(reader(session, latencies) for _ in range(READERS)))
-        return latencies
-
-    return asyncio.run(readers())
-
-
-def _live_clients(url: str, stop: EventFlag) -> list[int]:
-    """``READERS`` browsers' worth of live-feed WebSockets; returns the frames each one received."""
-    frames = [0] * READERS
-
-    async def client(index: int) -> None:
-        async with websockets.connect(url, max_size=None) as socket:
-            while not stop.is_set():
-                try:
-                    message = await asyncio.wait_for(socket.recv(), timeout=0.5)
-                except TimeoutError:
-                    continue
-                if '"frame"' in str(message)[:40]:  # {"type": "frame", ...}
-                    frames[index] += 1
-
-    async def clients() -> None:
-        await asyncio.gather(*(client(index) for index in range(READERS)))
-
-    asyncio.run(clients())
-    return frames
-
-
 def reads_under_load(workload: Path, runs: int) -> list[Figure]:
     """``GET /api/order-book`` (top 10, consolidated) by 100 clients and the live feed to 100 WebSockets, both
     through the orchestrator, while the receiver ingests at full speed; the drop is against a replay with
-    no readers. Each load runs in a process of its own, as real clients would, not sharing this one's GIL."""
+    no readers. Each load runs in a process of its own, as real clients would, not sharing this one's GIL,
+    and the loaded replay starts once both have connected (see :mod:`bench.load`)."""
     p50s, p99s, drops, frame_rates = [], [], [], []
     spawn = multiprocessing.get_context("spawn")
     with (
@@ -181,15 +126,22 @@ def reads_under_load(workload: Path, runs: int) -> list[Figure]:
         spawn.Manager() as manager,
         ProcessPoolExecutor(max_workers=2, mp_context=spawn) as load_processes,
     ):
-        book_url = f"{stack.urls['orchestrator']}/api/order-book"  # the public API
+        book_url = (
+            f"{stack.urls['orchestrator']}/api/order-book?depth=10&per_publisher=false"  # the public API
+        )
         live_url = stack.urls["orchestrator"].replace("http://", "ws://") + "/api/live"
         for _ in range(runs):
             quiet = replay_once(stack, workload.name)
             quiet_rate = quiet["accounting"]["records"] / quiet["elapsed_seconds"]
-            stop = manager.Event()
-            reads = load_processes.submit(_read_load, book_url, stop)
-            live = load_processes.submit(_live_clients, live_url, stop)
+            stop, reads_ready, live_ready = manager.Event(), manager.Event(), manager.Event()
+            reads = load_processes.submit(read_load, book_url, reads_ready, stop)
+            live = load_processes.submit(live_load, live_url, live_ready, stop)
             try:
+                for load, ready in ((reads, reads_ready), (live, live_ready)):
+                    if not ready.wait(LOAD_READY_TIMEOUT_SECONDS):
+                        if load.done():
+                            load.result()  # raises what stopped it
+                        raise RuntimeError(f"a load did not connect in {LOAD_READY_TIMEOUT_SECONDS} s")
                 loaded = replay_once(stack, workload.name)
             finally:
                 stop.set()

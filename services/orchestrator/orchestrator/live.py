@@ -41,6 +41,9 @@ MAX_DEPTH = 100
 TRADES_LIMIT = 30
 SEND_TIMEOUT_SECONDS = 10.0
 """A client that takes longer than this to accept one message is dropped."""
+FANOUT_GROUP = 10
+"""Clients offered a tick's frame per turn of the event loop. A hundred sends in one turn would hold every
+API read that arrives meanwhile for all of them; in groups, reads are served between the groups."""
 
 Send = Callable[[str], Awaitable[None]]
 Receive = Callable[[], Awaitable[str]]
@@ -238,7 +241,8 @@ class LiveFeed:
     async def _write(self, subscriber: Subscriber, send: Send) -> None:
         while True:
             for message in await subscriber.next_messages():
-                await asyncio.wait_for(send(message), SEND_TIMEOUT_SECONDS)
+                async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                    await send(message)
 
     async def _run(self) -> None:
         while True:
@@ -281,8 +285,10 @@ class LiveFeed:
             )
             for subscription, (book, book_error) in zip(subscriptions, books)
         }
-        for subscriber, subscription in watching:
-            subscriber.offer(frames[subscription])
+        for group_start in range(0, len(watching), FANOUT_GROUP):
+            for subscriber, subscription in watching[group_start : group_start + FANOUT_GROUP]:
+                subscriber.offer(frames[subscription])
+            await asyncio.sleep(0)  # this group's sends run before the next is offered
         return len(watching)
 
     async def _poll_book(self, subscription: Subscription) -> tuple[dict[str, Any], dict[str, Any] | None]:

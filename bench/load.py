@@ -1,0 +1,130 @@
+"""The read load of ``make bench``: API readers and live-feed WebSockets, each load in a process of its own.
+
+Every client connects (and reads once, unmeasured) before the load reports ready: what is measured is
+steady-state reads on open connections, as a page that stays open makes them, not a hundred TCP and
+WebSocket handshakes at once. The benchmark starts the replay it loads only once both loads are ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import uvloop
+import websockets
+
+READERS = 100
+READ_INTERVAL_SECONDS = 0.1
+"""Each reader asks every 100 ms: a screen's pace, like the UI."""
+STOP_POLL_SECONDS = 0.05
+
+
+class SharedFlag(Protocol):
+    """A flag shared between processes (a ``multiprocessing.Manager().Event()``)."""
+
+    def is_set(self) -> bool: ...
+
+    def set(self) -> None: ...
+
+
+class LoadClient(Protocol):
+    """One client of a load: connects first, then runs until cancelled."""
+
+    async def connect(self) -> None: ...
+
+    async def run(self) -> None: ...
+
+
+async def _run_load(clients: list[LoadClient], ready: SharedFlag, stop: SharedFlag) -> None:
+    """Connect every client, say ready, run them until ``stop`` is set; a client's own failure is raised.
+
+    The flags live in another process: asking one costs a blocking round trip, so ``stop`` is asked a few
+    times a second here, not by every client on every request (which stalled the load's event loop and
+    inflated the latencies it measured)."""
+    await asyncio.gather(*(client.connect() for client in clients))
+    ready.set()
+    tasks = [asyncio.ensure_future(client.run()) for client in clients]
+    while not stop.is_set() and not any(task.done() for task in tasks):
+        await asyncio.sleep(STOP_POLL_SECONDS)
+    for task in tasks:
+        task.cancel()
+    for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+        if isinstance(outcome, Exception):
+            raise outcome
+
+
+class BookReader:
+    """Reads one URL every ``READ_INTERVAL_SECONDS`` over one keep-alive HTTP/1.1 connection.
+
+    It keeps its own fixed schedule (as a page's timer does), whatever the answers do, and a latency counts
+    from when the read was due, so a stall is paid by every read it delays (no coordinated omission). The
+    request is built once and the answer read by its Content-Length: a fraction of a general client's CPU
+    per request, which on a 2-CPU machine would be taken from the services being measured."""
+
+    def __init__(self, url: str, latencies_ms: list[float]) -> None:
+        parts = urlsplit(url)
+        self.address = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.request = f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
+        self.latencies_ms = latencies_ms
+        self._connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def connect(self) -> None:
+        self._connection = await asyncio.open_connection(*self.address)
+        await self._read()
+
+    async def run(self) -> None:
+        due = time.perf_counter() + random.uniform(0, READ_INTERVAL_SECONDS)  # independent phases
+        while True:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            if await self._read() == 200:
+                self.latencies_ms.append((time.perf_counter() - due) * 1000)
+            due += READ_INTERVAL_SECONDS
+
+    async def _read(self) -> int:
+        """Send the request, read the whole answer; returns its status code."""
+        assert self._connection is not None, "connect first"
+        reader, writer = self._connection
+        writer.write(self.request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        if length is None:
+            raise RuntimeError(f"answer without a Content-Length: {head!r}")
+        await reader.readexactly(int(length.group(1)))
+        return int(head[9:12])
+
+
+class LiveWatcher:
+    """One browser's live-feed WebSocket, counting the frames it receives."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.frames = 0
+        self._socket: websockets.ClientConnection | None = None
+
+    async def connect(self) -> None:
+        self._socket = await websockets.connect(self.url, max_size=None)
+
+    async def run(self) -> None:
+        assert self._socket is not None, "connect first"
+        async with self._socket as socket:
+            async for message in socket:
+                if '"frame"' in str(message)[:40]:  # {"type": "frame", ...}
+                    self.frames += 1
+
+
+def read_load(url: str, ready: SharedFlag, stop: SharedFlag) -> list[float]:
+    """``READERS`` readers of ``url`` until ``stop`` is set; returns every answer's latency in ms."""
+    latencies_ms: list[float] = []
+    uvloop.run(_run_load([BookReader(url, latencies_ms) for _ in range(READERS)], ready, stop))
+    return latencies_ms
+
+
+def live_load(url: str, ready: SharedFlag, stop: SharedFlag) -> list[int]:
+    """``READERS`` browsers' worth of live-feed WebSockets; returns the frames each one received."""
+    watchers = [LiveWatcher(url) for _ in range(READERS)]
+    uvloop.run(_run_load(list(watchers), ready, stop))
+    return [watcher.frames for watcher in watchers]
