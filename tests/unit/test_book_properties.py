@@ -125,9 +125,6 @@ def check_book(book: OrderBook) -> None:
                 f"{where}: {side_name} level {price} size {level.size}, its orders sum to "
                 f"{sum(level.orders.values())}"
             )
-            assert level.count == len(level.orders), (
-                f"{where}: {side_name} level {price} count {level.count}, it holds {len(level.orders)} orders"
-            )
             for order_id in level.orders:
                 assert order_id not in located, f"{where}: order {order_id} rests in two levels"
                 located.add(order_id)

@@ -31,15 +31,14 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
     """Apply every record in order, counting each one in ``market.accounting``."""
     accounting = market.accounting
     skipped = accounting.skipped
-    ignored = as_add = events = skips = 0
+    ignored = as_add = skips = 0
     book: OrderBook  # set by the first record: no book key is -1
     book_key = -1
-    shared = False
+    shared = watch_crossing = False
     end_event = market.end_event
+    event_rows = np.flatnonzero(records["flags"] & F_LAST)
     if on_event is not None:  # the observer's extra fields, for event rows only
-        event_rows = np.flatnonzero(records["flags"] & F_LAST)
-        event_ts_event = records["ts_event"][event_rows].tolist()
-        event_sequence = records["sequence"][event_rows].tolist()
+        event_fields = zip(records["ts_event"][event_rows].tolist(), records["sequence"][event_rows].tolist())
 
     # one int per record says which book it is for: (instrument_id << 16) | publisher_id
     book_keys = (records["instrument_id"].astype(np.int64) << 16) | records["publisher_id"]
@@ -59,6 +58,7 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
             instrument_id = key >> 16
             book = market.book(instrument_id, key & 0xFFFF)
             shared = len(market.by_instrument[instrument_id]) > 1
+            watch_crossing = shared or book.crossing.since_ns is not None
         try:
             if action == ADD:
                 if flags & F_TOB:
@@ -82,17 +82,19 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
         if flags & F_MAYBE_BAD_BOOK:
             book.maybe_bad = True
         if flags & F_LAST:
-            events += 1
-            # Crossing can only change if the book is (or was) crossed, or another publisher quotes it.
-            if book.best_bid_price >= book.best_ask_price or book.crossing.since_ns is not None or shared:
+            # Crossing can only change if the book is crossed now, or was (watch_crossing: or another
+            # publisher quotes the instrument), so the common event costs one comparison here.
+            if book.best_bid_price >= book.best_ask_price or watch_crossing:
                 end_event(book, ts_recv)
+                watch_crossing = shared or book.crossing.since_ns is not None
             if on_event is not None:
-                on_event(book, event_ts_event[events - 1], ts_recv, event_sequence[events - 1])
+                ts_event, sequence = next(event_fields)
+                on_event(book, ts_event, ts_recv, sequence)
     accounting.records += len(records)
     accounting.applied += len(records) - ignored - skips
     accounting.ignored += ignored
     accounting.modify_unknown_as_add += as_add
-    accounting.events += events
+    accounting.events += len(event_rows)
 
 
 class EventAligner:

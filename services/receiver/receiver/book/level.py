@@ -6,12 +6,12 @@ from __future__ import annotations
 class PriceLevel:
     """The orders resting at one price, in queue priority (a dict keeps insertion order).
 
-    ``size`` and ``count`` are running totals, kept by :class:`~receiver.book.book.OrderBook` on every change.
-    A top-of-book level (from a venue that only publishes its best price) carries a size but no individual
-    orders, so its ``count`` is 0.
+    ``size`` is a running total, kept by :class:`~receiver.book.book.OrderBook` on every change. A top-of-book
+    level (from a venue that only publishes its best price) carries a size but no individual orders, so its
+    ``count`` is 0.
     """
 
-    __slots__ = ("count", "is_bid", "orders", "price", "size")
+    __slots__ = ("is_bid", "orders", "price", "size")
 
     def __init__(self, price: int, is_bid: bool) -> None:
         self.price = price
@@ -20,7 +20,11 @@ class PriceLevel:
         self.orders: dict[int, int] = {}
         """order_id -> resting size, front of the queue first."""
         self.size = 0
-        self.count = 0
+
+    @property
+    def count(self) -> int:
+        """Orders in the queue (read from the queue: one counter less to keep on every add and cancel)."""
+        return len(self.orders)
 
     @classmethod
     def top_of_book(cls, price: int, is_bid: bool, size: int) -> PriceLevel:
