@@ -6,12 +6,9 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from enum import StrEnum
-
-import msgspec
-from databento_dbn import Action
 
 from obm_shared.framing import ProtocolError, StreamValidator
 from obm_shared.messages import EndOfStream, Handshake, Message, RecordBatch, StreamError, StreamMetadata
@@ -19,14 +16,12 @@ from obm_shared.records import MboArray
 from receiver.book.adapter import EventAligner, apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market
-from receiver.book.views import format_price
 from receiver.core.config import Settings
 from receiver.event_lines import EventCapturer, EventLine, encode_lines
 from receiver.event_log import EventLog, remove_old_runs
+from receiver.trade_tape import TradeTape
 
 logger = logging.getLogger("receiver.processing")
-
-TRADE = str(Action.TRADE).encode()
 
 
 class RunState(StrEnum):
@@ -36,17 +31,6 @@ class RunState(StrEnum):
     DONE = "done"
     STOPPED = "stopped"
     FAILED = "failed"
-
-
-class Trade(msgspec.Struct, frozen=True):
-    """A trade print for the tape: price as decimal text, side of the aggressor (B, A or N)."""
-
-    ts_event: int
-    instrument_id: int
-    publisher_id: int
-    side: str
-    price: str
-    size: int
 
 
 class Run:
@@ -64,7 +48,7 @@ class Run:
         self.protocol_errors: Counter[str] = Counter()
         self.last_error: str | None = None
         self.sender_totals: EndOfStream | None = None
-        self.trades: deque[Trade] = deque(maxlen=settings.trade_tape_size)
+        self.trades = TradeTape(settings.trade_tape_size)
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.version = 0
@@ -128,7 +112,7 @@ class Run:
         for records_slice in self.aligner.slices(records, self.settings.apply_slice_records):
             await self._apply_slice(records_slice)
             await asyncio.sleep(0)  # let API reads in, at an event boundary
-        self._record_trades(records)
+        self.trades.record(records)
 
     async def _apply_slice(self, records: MboArray) -> None:
         events: list[EventLine] = []
@@ -145,21 +129,6 @@ class Run:
             append(capture(book, ts_event, ts_recv, sequence))
 
         return collect
-
-    def _record_trades(self, records: MboArray) -> None:
-        trades = records[records["action"] == TRADE][-(self.trades.maxlen or 0) :]
-        columns = zip(
-            trades["ts_event"].tolist(),
-            trades["instrument_id"].tolist(),
-            trades["publisher_id"].tolist(),
-            trades["side"].tolist(),
-            trades["price"].tolist(),
-            trades["size"].tolist(),
-        )
-        for ts_event, instrument_id, publisher_id, side, price, size in columns:
-            self.trades.append(
-                Trade(ts_event, instrument_id, publisher_id, side.decode(), format_price(price), size)
-            )
 
     async def _finish(self, state: RunState = RunState.DONE) -> None:
         tail = self.aligner.flush()

@@ -152,4 +152,4 @@ async def events(
 async def trades(
     run: Annotated[Run, Depends(current_run)], limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> JSONBytes:
-    return JSONBytes(list(run.trades)[-limit:])
+    return JSONBytes(run.trades.latest(limit))

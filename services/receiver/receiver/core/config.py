@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,7 +33,8 @@ class Settings(BaseSettings):
     max_frame_bytes: int = 16 * 1024 * 1024
     apply_slice_records: int = 1024
     """Records applied between two chances for API reads (at event boundaries)."""
-    trade_tape_size: int = 200
+    trade_tape_size: Annotated[int, Field(ge=1)] = 200
+    """Newest trades kept for GET /trades."""
     log_level: str = "INFO"
     access_log: bool = False
     """Log every HTTP request (off by default: the UI polls several times a second)."""
