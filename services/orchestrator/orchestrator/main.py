@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -72,8 +73,12 @@ def main() -> None:
     """Run the orchestrator with uvicorn (SIGTERM shuts it down cleanly)."""
     settings = get_settings()
     configure_logging("orchestrator", settings.log_level)
+    app = create_app(settings)
+    # What is imported and built by now lives as long as the process: out of the collector's view, a full
+    # collection scans only what requests leave behind (it paused every read for ~25 ms under load).
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.http_port,
         log_config=None,

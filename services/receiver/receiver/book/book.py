@@ -17,6 +17,7 @@ from receiver.book.level import PriceLevel
 
 BID = ord(str(Side.BID))
 ASK = ord(str(Side.ASK))
+SIDES = frozenset((BID, ASK))
 NO_BID = -(2**63)
 """Best bid price of an empty bid side: below every price."""
 NO_ASK = UNDEF_PRICE
@@ -133,7 +134,7 @@ class OrderBook:
 
     def cancel(self, order_id: int, side: int, size: int) -> None:
         """Reduce an order by ``size``; at zero it leaves, an emptied level goes, and the next may be best."""
-        if side != BID and side != ASK:
+        if side not in SIDES:
             raise SkippedRecord(SkipReason.INVALID_SIDE)
         level = self.orders.get(order_id)
         if level is None:

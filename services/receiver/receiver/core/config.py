@@ -31,8 +31,9 @@ class Settings(BaseSettings):
     output_queue_batches: int = 64
     """Batches of event lines waiting for the writer before ingest pauses (backpressure)."""
     max_frame_bytes: int = 16 * 1024 * 1024
-    apply_slice_records: int = 1024
-    """Records applied between two chances for API reads (at event boundaries)."""
+    apply_slice_records: int = 4096
+    """Records applied between two chances for API reads (at event boundaries): about 4 ms at full speed.
+    Each slice has a fixed cost (NumPy columns, a turn of the event loop): 1024 cost 6% of the ingest rate."""
     trade_tape_size: Annotated[int, Field(ge=1)] = 200
     """Newest trades kept for GET /trades."""
     log_level: str = "INFO"
