@@ -159,6 +159,7 @@ class ModelBook:
 
     queues: dict[str, dict[int, list[list[int]]]] = field(default_factory=lambda: {"B": {}, "A": {}})
     orders: dict[int, tuple[str, int]] = field(default_factory=dict)
+    maybe_bad: bool = False
 
     def _entry(self, order_id: int) -> list[int]:
         side, price = self.orders[order_id]
@@ -230,6 +231,11 @@ class Model:
 
     def apply(self, record: MboRecord) -> None:
         book = self.books.setdefault(record.publisher_id, ModelBook())
+        self._apply_action(book, record)
+        if record.flags & F_MAYBE_BAD_BOOK:  # whatever the action, and after it: set until the next Clear
+            book.maybe_bad = True
+
+    def _apply_action(self, book: ModelBook, record: MboRecord) -> None:
         action = record.action
         if action in (Action.TRADE.value, Action.FILL.value, Action.NONE.value):
             self.ignored += 1
@@ -242,7 +248,7 @@ class Model:
         elif action == Action.MODIFY.value:
             applied, as_add = book.modify(record.order_id, record.side, record.price, record.size)
         else:  # Clear
-            book.queues, book.orders, applied = {"B": {}, "A": {}}, {}, True
+            book.queues, book.orders, book.maybe_bad, applied = {"B": {}, "A": {}}, {}, False, True
         self.applied += applied
         self.skipped += not applied
         self.as_add += as_add
@@ -285,6 +291,9 @@ def test_book_matches_a_list_model_of_databento_rules(batches: list[list[MboReco
         book = market.books[(INSTRUMENT, publisher_id)]
         assert book_snapshot(book) == model_book.snapshot(), (
             f"publisher {publisher_id}: book differs from model"
+        )
+        assert book.maybe_bad == model_book.maybe_bad, (
+            f"publisher {publisher_id}: maybe_bad differs from model"
         )
     accounting = market.accounting
     got = (

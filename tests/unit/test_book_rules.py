@@ -481,6 +481,21 @@ def test_maybe_bad_book_flag_sticks_until_clear():
     assert not view(market).maybe_bad
 
 
+def test_maybe_bad_within_one_batch_follows_record_order_and_publisher():
+    flagged_then_cleared = replay(add(Side.BID, "10", 1, 1, flags=F_MAYBE_BAD_BOOK), clear(flags=F_LAST))
+    assert not book_of(flagged_then_cleared).maybe_bad, "a later Clear in the same batch resets the mark"
+    cleared_then_flagged = replay(clear(), add(Side.BID, "10", 1, 1, flags=F_LAST | F_MAYBE_BAD_BOOK))
+    assert book_of(cleared_then_flagged).maybe_bad, "a mark after the Clear stays"
+    flagged_clear = replay(add(Side.BID, "10", 1, 1), clear(flags=F_LAST | F_MAYBE_BAD_BOOK))
+    assert book_of(flagged_clear).maybe_bad, "a Clear that carries the flag leaves the book marked"
+    other_publisher = replay(
+        add(Side.BID, "10", 1, 1, flags=F_LAST | F_MAYBE_BAD_BOOK, publisher_id=1),
+        add(Side.BID, "10", 1, 2, flags=F_LAST, publisher_id=2),
+        clear(flags=F_LAST, publisher_id=2),
+    )
+    assert book_of(other_publisher, 1).maybe_bad and not book_of(other_publisher, 2).maybe_bad
+
+
 # --- Consolidated book -------------------------------------------------------------------------------------
 
 

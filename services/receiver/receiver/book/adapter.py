@@ -21,6 +21,7 @@ ADD = ord(str(Action.ADD))
 CANCEL = ord(str(Action.CANCEL))
 MODIFY = ord(str(Action.MODIFY))
 CLEAR = ord(str(Action.CLEAR))
+CLEAR_CODE = str(Action.CLEAR).encode()
 IGNORED_ACTIONS = frozenset(ord(str(action)) for action in (Action.TRADE, Action.FILL, Action.NONE))
 
 EventObserver = Callable[[OrderBook, int, int, int], None]
@@ -79,8 +80,6 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
         except SkippedRecord as skip:
             skipped[skip.reason] += 1
             skips += 1
-        if flags & F_MAYBE_BAD_BOOK:
-            book.maybe_bad = True
         if flags & F_LAST:
             # Crossing can only change if the book is crossed now, or was (watch_crossing: or another
             # publisher quotes the instrument), so the common event costs one comparison here.
@@ -90,11 +89,28 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
             if on_event is not None:
                 ts_event, sequence = next(event_fields)
                 on_event(book, ts_event, ts_recv, sequence)
+    _mark_maybe_bad(market, records, book_keys)
     accounting.records += len(records)
     accounting.applied += len(records) - ignored - skips
     accounting.ignored += ignored
     accounting.modify_unknown_as_add += as_add
     accounting.events += len(event_rows)
+
+
+def _mark_maybe_bad(market: Market, records: MboArray, book_keys: np.ndarray) -> None:
+    """Set ``maybe_bad`` on each book that had an F_MAYBE_BAD_BOOK record after its last Clear in ``records``.
+
+    Done once per slice rather than per record (only views read the mark, and only between slices); a Clear
+    in the loop has already reset the mark of a book it cleared."""
+    flagged = np.flatnonzero(records["flags"] & F_MAYBE_BAD_BOOK)
+    if not len(flagged):
+        return
+    clears = np.flatnonzero(records["action"] == CLEAR_CODE)
+    for key in np.unique(book_keys[flagged]).tolist():
+        last_flagged = flagged[book_keys[flagged] == key][-1]
+        key_clears = clears[book_keys[clears] == key]
+        if not len(key_clears) or key_clears[-1] <= last_flagged:  # a flagged Clear leaves it marked
+            market.book(key >> 16, key & 0xFFFF).maybe_bad = True
 
 
 class EventAligner:
