@@ -5,7 +5,8 @@ writer encodes a batch of them with msgspec, in C. Capturing is kept cheap three
 - the books note what changed within the levels a line shows (see :class:`~receiver.book.book.OrderBook`):
   an untouched side is the previous line's (immutable) list, a side where levels changed size or count in
   place gets just those levels replaced, and only a level appearing or going makes the side be read again;
-- each level is an immutable struct with its decimal price already formatted, cached by (price, size, count);
+- each level is an immutable struct with its decimal price already formatted, cached by (price, size, count),
+  the count read as ``len(level.orders)`` (the ``PriceLevel.count`` property would add a call per level);
 - the line is JSON text only once, in the writer thread.
 
 A line: ``{"ts_event", "ts_recv", "sequence", "instrument_id", "symbol", "best_bid", "best_ask",
@@ -74,16 +75,20 @@ class EventCapturer:
         self._asks: dict[int, Side] = {}
         """instrument_id -> the side at its last capture."""
         self._levels: dict[tuple[int, int, int], EventLevel] = {}
+        self._symbols: dict[int, str] = {}
+        self._captured: list[EventLine] = []
 
     def capture(self, book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> EventLine:
-        """The instrument's consolidated top levels after an event on ``book``."""
+        """The instrument's consolidated top levels after an event on ``book``; also kept for :meth:`take`."""
         instrument_id = book.instrument_id
         books = self.market.by_instrument[instrument_id]
         bids = self._bids.get(instrument_id)
         asks = self._asks.get(instrument_id)
-        if len(books) == 1:
-            bids = self._bids[instrument_id] = self._own_side(book, BID, bids)
-            asks = self._asks[instrument_id] = self._own_side(book, ASK, asks)
+        if len(books) == 1:  # a side the event left alone costs two reads here, not a call
+            if bids is None or book.bids_top_changed or book.bids_touched is not None:
+                bids = self._bids[instrument_id] = self._own_side(book, BID, bids)
+            if asks is None or book.asks_top_changed or book.asks_touched is not None:
+                asks = self._asks[instrument_id] = self._own_side(book, ASK, asks)
             orders = len(book.orders)
             crossing = book.crossing
         else:
@@ -91,13 +96,16 @@ class EventCapturer:
             asks = self._asks[instrument_id] = self._consolidated_side(books, ASK, asks)
             orders = sum(len(sibling.orders) for sibling in books)
             crossing = self.market.crossing(instrument_id, None)
+        symbol = self._symbols.get(instrument_id)
+        if symbol is None:  # named by the stream's metadata, which comes before its records
+            symbol = self._symbols[instrument_id] = self.market.symbol(instrument_id)
         bid_levels, ask_levels = bids[0], asks[0]
-        return EventLine(
+        line = EventLine(
             ts_event,
             ts_recv,
             sequence,
             instrument_id,
-            self.market.symbol(instrument_id),
+            symbol,
             bid_levels[0] if bid_levels else None,
             ask_levels[0] if ask_levels else None,
             bid_levels,
@@ -106,6 +114,13 @@ class EventCapturer:
             crossing.locked,
             orders,
         )
+        self._captured.append(line)
+        return line
+
+    def take(self) -> list[EventLine]:
+        """The lines captured since the last take, oldest first."""
+        lines, self._captured = self._captured, []
+        return lines
 
     def _patched(self, side: Side, keys: list[tuple[int, int, int]]) -> Side:
         """The side with the levels at these (price, size, count) replaced; each was, and still is, in it."""
@@ -130,7 +145,7 @@ class EventCapturer:
             book.bids_touched = None
         else:
             book.asks_touched = None
-        return self._patched(last, [(touched.price, touched.size, touched.count)])
+        return self._patched(last, [(touched.price, touched.size, len(touched.orders))])
 
     def _consolidated_side(self, books: list[OrderBook], side: int, last: Side | None) -> Side:
         """One side across publishers: as last captured, patched at the prices changed in place, or read."""
@@ -151,7 +166,7 @@ class EventCapturer:
             for book in books:
                 level = (book.bids if side == BID else book.asks).get(price)
                 if level is not None:
-                    size, count = size + level.size, count + level.count
+                    size, count = size + level.size, count + len(level.orders)
             keys.append((price, size, count))
         for book in books:
             if side == BID:
@@ -169,7 +184,7 @@ class EventCapturer:
             by_price = books[0].bids if side == BID else books[0].asks
             for price in best_prices(books[0], side, self.depth):
                 level = by_price[price]
-                key = (price, level.size, level.count)
+                key = (price, level.size, len(level.orders))
                 levels.append(cached(key) or new(key))
                 prices.append(price)
         else:

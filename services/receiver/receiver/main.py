@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -44,6 +45,9 @@ def main() -> None:
     # and collect the young generation less often, so garbage collection does not rescan them constantly.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    # With the JSON output on, the writer thread needs the GIL for each batch it encodes; ingest holds it
+    # for a whole switch interval before handing it over (5 ms by default), which left the writer behind.
+    sys.setswitchinterval(0.001)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -14,10 +14,9 @@ from obm_shared.framing import ProtocolError, StreamValidator
 from obm_shared.messages import EndOfStream, Handshake, Message, RecordBatch, StreamError, StreamMetadata
 from obm_shared.records import MboArray
 from receiver.book.adapter import EventAligner, apply_records
-from receiver.book.book import OrderBook
 from receiver.book.market import Market
 from receiver.core.config import Settings
-from receiver.event_lines import EventCapturer, EventLine, encode_lines
+from receiver.event_lines import EventCapturer, encode_lines
 from receiver.event_log import EventLog, remove_old_runs
 from receiver.trade_tape import TradeTape
 
@@ -115,20 +114,11 @@ class Run:
         self.trades.record(records)
 
     async def _apply_slice(self, records: MboArray) -> None:
-        events: list[EventLine] = []
-        on_event = self._event_collector(events) if self.event_log is not None else None
+        on_event = self.capturer.capture if self.event_log is not None else None
         apply_records(self.market, records, on_event)
         self.version += 1
-        if events and self.event_log is not None:
-            await self.event_log.put(events)
-
-    def _event_collector(self, events: list[EventLine]) -> Callable[[OrderBook, int, int, int], None]:
-        capture, append = self.capturer.capture, events.append
-
-        def collect(book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
-            append(capture(book, ts_event, ts_recv, sequence))
-
-        return collect
+        if self.event_log is not None and (lines := self.capturer.take()):
+            await self.event_log.put(lines)
 
     async def _finish(self, state: RunState = RunState.DONE) -> None:
         tail = self.aligner.flush()

@@ -24,8 +24,9 @@ CLEAR = ord(str(Action.CLEAR))
 CLEAR_CODE = str(Action.CLEAR).encode()
 IGNORED_ACTIONS = frozenset(ord(str(action)) for action in (Action.TRADE, Action.FILL, Action.NONE))
 
-EventObserver = Callable[[OrderBook, int, int, int], None]
-"""Called after each complete event as ``(book, ts_event, ts_recv, sequence)`` of its F_LAST record."""
+EventObserver = Callable[[OrderBook, int, int, int], object]
+"""Called after each complete event as ``(book, ts_event, ts_recv, sequence)`` of its F_LAST record (what it
+returns is ignored)."""
 
 
 def apply_records(market: Market, records: MboArray, on_event: EventObserver | None = None) -> None:
