@@ -9,10 +9,9 @@ import msgspec
 from tqdm import tqdm
 
 from receiver.book.adapter import apply_records
-from receiver.book.book import OrderBook
 from receiver.book.market import Market
 from receiver.book.views import market_views
-from receiver.event_lines import EventCapturer, EventLine, encode_lines
+from receiver.event_lines import EventCapturer, encode_lines
 from sender.dbn_file import open_mbo_file
 
 RECORDS_PER_BATCH = 65_536
@@ -22,21 +21,13 @@ def replay_file(path: Path, depth: int, events_out: IO[bytes] | None = None, pro
     """Apply every record of ``path`` to a fresh market; optionally write one JSON line per event."""
     mbo_file = open_mbo_file(path)
     market = Market(symbols=mbo_file.metadata().instruments)
-    lines: list[EventLine] = []
-    on_event = None
-    if events_out is not None:
-        capture, append = EventCapturer(market, depth).capture, lines.append
-
-        def on_event(book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
-            append(capture(book, ts_event, ts_recv, sequence))
-
+    capturer = EventCapturer(market, depth) if events_out is not None else None
     total = mbo_file.count_records()  # also refuses a file cut short
     with tqdm(total=total, unit="rec", unit_scale=True, disable=not progress, desc=path.name) as bar:
         for records in mbo_file.batches(RECORDS_PER_BATCH):
-            apply_records(market, records, on_event)
-            if events_out is not None:
-                events_out.write(encode_lines(lines))
-                lines.clear()
+            apply_records(market, records, capturer.capture if capturer is not None else None)
+            if capturer is not None and events_out is not None:
+                events_out.write(encode_lines(capturer.take()))
             bar.update(len(records))
     return market
 
