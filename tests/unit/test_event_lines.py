@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given
 
@@ -14,13 +15,18 @@ from receiver.book.adapter import apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market
 from receiver.book.views import LevelView, book_view
-from receiver.event_lines import EventCapturer, EventLevel, EventLine, encode_lines
+from receiver.event_lines import EventCapturer, EventLevel, EventLine, encode_level, encode_lines
 from sender.dbn_file import open_mbo_file
 from tests.unit.test_book_properties import PROPERTY_SETTINGS, batched_sequences
 
 
 def as_rows(levels: list[LevelView] | list[EventLevel]) -> list[tuple[str, int, int]]:
     return [(level.price, level.size, level.count) for level in levels]
+
+
+def decoded(levels: list[msgspec.Raw]) -> list[EventLevel]:
+    """A line's levels, from the JSON text it holds."""
+    return [msgspec.json.decode(level, type=EventLevel) for level in levels]
 
 
 def replay_checking_every_event(market: Market, batches: list[MboArray], depth: int) -> int:
@@ -34,8 +40,8 @@ def replay_checking_every_event(market: Market, batches: list[MboArray], depth: 
         line = capturer.capture(book, ts_event, ts_recv, sequence)
         fresh = book_view(market, book.instrument_id, None, depth)
         where = f"event {events} (sequence {sequence}, instrument {book.instrument_id})"
-        assert as_rows(line.bids) == as_rows(fresh.bids), f"{where}: stale bids"
-        assert as_rows(line.asks) == as_rows(fresh.asks), f"{where}: stale asks"
+        assert as_rows(decoded(line.bids)) == as_rows(fresh.bids), f"{where}: stale bids"
+        assert as_rows(decoded(line.asks)) == as_rows(fresh.asks), f"{where}: stale asks"
         assert (line.orders, line.crossed, line.locked) == (fresh.orders, fresh.crossed, fresh.locked), where
         assert line.best_bid == (line.bids[0] if line.bids else None)
         assert line.best_ask == (line.asks[0] if line.asks else None)
@@ -73,7 +79,7 @@ def test_every_line_is_the_book_at_its_event(batches) -> None:
 
 
 def test_lines_are_json_with_decimal_prices() -> None:
-    level = EventLevel("65.4", 3, 2)
+    level = encode_level(EventLevel("65.4", 3, 2))
     line = EventLine(1, 2, 3, 7, "CLX5", level, None, [level], [], False, False, 2)
     encoded = encode_lines([line, line])
     assert encoded.endswith(b"\n") and encoded.count(b"\n") == 2

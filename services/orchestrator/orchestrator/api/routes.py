@@ -74,7 +74,6 @@ async def files(sender: Sender) -> Any:
 @router.get("/order-book", summary="The receiver's books (consolidated first, then per publisher)")
 async def order_book(
     request: Request,
-    receiver: Receiver,
     depth: Annotated[int, Query(ge=1, le=1000)] = 10,
     instrument_id: int | None = None,
     publisher_id: int | None = None,
@@ -84,6 +83,7 @@ async def order_book(
     params |= {"publisher_id": publisher_id} if publisher_id is not None else {}
     query = {key: value for key, value in params.items() if value is not None}
     cache: ReadCache = request.app.state.book_reads
+    receiver: ServiceClient = request.app.state.receiver  # not a dependency: this is the hottest route
     body = await cache.get(
         tuple(query.items()), lambda: receiver.request_bytes("GET", "/order-book", params=query)
     )
