@@ -128,12 +128,11 @@ class EventCapturer:
         lines, self._captured = self._captured, []
         return lines
 
-    def _patched(self, side: Side, keys: list[tuple[int, int, int]]) -> Side:
-        """The side with the levels at these (price, size, count) replaced; each was, and still is, in it."""
+    def _patched(self, side: Side, key: tuple[int, int, int]) -> Side:
+        """The side with the level at this (price, size, count) replaced; it was, and still is, in the side."""
         levels, prices = side
         patched = levels.copy()
-        for key in keys:
-            patched[prices.index(key[0])] = self._levels.get(key) or self._new_level(key)
+        patched[prices.index(key[0])] = self._levels.get(key) or self._new_level(key)
         return patched, prices
 
     def _own_side(self, book: OrderBook, side: int, last: Side | None) -> Side:
@@ -151,7 +150,7 @@ class EventCapturer:
             book.bids_touched = None
         else:
             book.asks_touched = None
-        return self._patched(last, [(touched.price, touched.size, len(touched.orders))])
+        return self._patched(last, (touched.price, touched.size, len(touched.orders)))
 
     def _consolidated_side(self, books: list[OrderBook], side: int, last: Side | None) -> Side:
         """One side across publishers: as last captured, patched at the prices changed in place, or read."""
@@ -166,20 +165,20 @@ class EventCapturer:
                 touched.append(level.price)
         if not touched:
             return last
-        keys = []
-        for price in touched:
-            size = count = 0
-            for book in books:
-                level = (book.bids if side == BID else book.asks).get(price)
-                if level is not None:
-                    size, count = size + level.size, count + len(level.orders)
-            keys.append((price, size, count))
         for book in books:
             if side == BID:
                 book.bids_touched = None
             else:
                 book.asks_touched = None
-        return self._patched(last, keys)
+        patched = last
+        for price in touched:  # the level each book changed, summed across the books at its price
+            size = count = 0
+            for book in books:
+                level = (book.bids if side == BID else book.asks).get(price)
+                if level is not None:
+                    size, count = size + level.size, count + len(level.orders)
+            patched = self._patched(patched, (price, size, count))
+        return patched
 
     def _read(self, books: Sequence[OrderBook], side: int) -> Side:
         """Read one side's top levels and watch them: reset the books' notes, set their watch limit."""
