@@ -36,6 +36,7 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
     ignored = as_add = skips = 0
     book: OrderBook  # set by the first record: no book key is -1
     book_key = -1
+    books: dict[int, OrderBook] = {}  # by book key, for the books this call meets (records switch often)
     shared = watch_crossing = False
     end_event = market.end_event
     event_rows = np.flatnonzero(records["flags"] & F_LAST)
@@ -58,7 +59,8 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
         if key != book_key:
             book_key = key
             instrument_id = key >> 16
-            book = market.book(instrument_id, key & 0xFFFF)
+            book = books.get(key) or market.book(instrument_id, key & 0xFFFF)
+            books[key] = book
             shared = len(market.by_instrument[instrument_id]) > 1
             watch_crossing = shared or book.crossing.since_ns is not None
         try:

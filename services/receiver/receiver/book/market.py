@@ -56,7 +56,8 @@ class Market:
     def end_event(self, book: OrderBook, ts_recv: int) -> None:
         """An event (F_LAST) completed on ``book``: re-evaluate its crossing and its instrument's.
 
-        Called once per event, so the common case (not crossed, one publisher) is two comparisons.
+        Called once per event, so the common case (not crossed, one publisher) is two comparisons; with several
+        publishers, one pass over them, and a consolidated state is only kept once it has crossed.
         """
         bid, ask = book.best_bid_price, book.best_ask_price
         crossing = book.crossing
@@ -64,8 +65,11 @@ class Market:
             crossing.update(bid, ask, ts_recv)
         books = self.by_instrument[book.instrument_id]
         if len(books) > 1:
-            best_bid = max(sibling.best_bid_price for sibling in books)
-            best_ask = min(sibling.best_ask_price for sibling in books)
-            consolidated = self.consolidated_crossings.setdefault(book.instrument_id, Crossing())
-            if best_bid >= best_ask or consolidated.since_ns is not None:
-                consolidated.update(best_bid, best_ask, ts_recv)
+            for sibling in books:
+                if sibling.best_bid_price > bid:
+                    bid = sibling.best_bid_price
+                if sibling.best_ask_price < ask:
+                    ask = sibling.best_ask_price
+            consolidated = self.consolidated_crossings.get(book.instrument_id)
+            if bid >= ask or (consolidated is not None and consolidated.since_ns is not None):
+                self.crossing(book.instrument_id, None).update(bid, ask, ts_recv)
