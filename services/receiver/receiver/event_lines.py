@@ -81,6 +81,7 @@ class EventCapturer:
         self._asks: dict[int, Side] = {}
         """instrument_id -> the side at its last capture."""
         self._levels: dict[tuple[int, int, int], msgspec.Raw] = {}
+        self._price_texts: dict[int, str] = {}
         self._symbols: dict[int, str] = {}
         self._captured: list[EventLine] = []
 
@@ -209,6 +210,10 @@ class EventCapturer:
     def _new_level(self, key: tuple[int, int, int]) -> msgspec.Raw:
         if len(self._levels) >= LEVEL_CACHE_LIMIT:
             self._levels.clear()
+            self._price_texts.clear()
         price, size, count = key
-        level = self._levels[key] = encode_level(EventLevel(format_price(price), size, count))
+        text = self._price_texts.get(price)
+        if text is None:  # a price comes back with many sizes: its text is made once
+            text = self._price_texts[price] = format_price(price)
+        level = self._levels[key] = encode_level(EventLevel(text, size, count))
         return level
