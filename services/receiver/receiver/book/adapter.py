@@ -36,7 +36,7 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
     ignored = as_add = skips = 0
     book: OrderBook  # set by the first record: no book key is -1
     book_key = -1
-    books: dict[int, OrderBook] = {}  # by book key, for the books this call meets (records switch often)
+    books: dict[int, tuple[OrderBook, bool]] = {}  # key -> (book, shared), as this call meets them
     shared = watch_crossing = False
     end_event = market.end_event
     event_rows = np.flatnonzero(records["flags"] & F_LAST)
@@ -58,10 +58,14 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
     for key, action, side, order_id, price, size, flags, ts_recv in columns:
         if key != book_key:
             book_key = key
-            instrument_id = key >> 16
-            book = books.get(key) or market.book(instrument_id, key & 0xFFFF)
-            books[key] = book
-            shared = len(market.by_instrument[instrument_id]) > 1
+            known = books.get(key)
+            if known is None:
+                count = len(market.books)
+                book = market.book(key >> 16, key & 0xFFFF)
+                if len(market.books) != count:  # a new book: its siblings are now shared too
+                    books.clear()
+                known = books[key] = (book, len(market.by_instrument[book.instrument_id]) > 1)
+            book, shared = known
             watch_crossing = shared or book.crossing.since_ns is not None
         try:
             if action == ADD:
