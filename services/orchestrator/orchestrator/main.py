@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from obm_shared.logs import configure_logging
 from orchestrator.api.live import router as live_router
 from orchestrator.api.routes import router
+from orchestrator.book_fast_path import BookReadFastPath
 from orchestrator.clients import ServiceClient, ServiceRefused, ServiceUnavailable
 from orchestrator.core.config import Settings, get_settings
 from orchestrator.live import LiveFeed
@@ -78,7 +79,7 @@ def main() -> None:
     # collection scans only what requests leave behind (it paused every read for ~25 ms under load).
     gc.freeze()
     uvicorn.run(
-        app,
+        BookReadFastPath(app),
         host=settings.host,
         port=settings.http_port,
         log_config=None,

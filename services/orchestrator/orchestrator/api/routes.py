@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.datastructures import State
 
 from orchestrator.clients import ServiceClient
 from orchestrator.control import services_status, start_replay
@@ -79,15 +80,30 @@ async def order_book(
     publisher_id: int | None = None,
     per_publisher: bool = True,
 ) -> Response:
-    params = {"depth": depth, "per_publisher": per_publisher, "instrument_id": instrument_id}
-    params |= {"publisher_id": publisher_id} if publisher_id is not None else {}
-    query = {key: value for key, value in params.items() if value is not None}
-    cache: ReadCache = request.app.state.book_reads
-    receiver: ServiceClient = request.app.state.receiver  # not a dependency: this is the hottest route
-    body = await cache.get(
+    query = book_query(depth, instrument_id, publisher_id, per_publisher)
+    return Response(content=await read_book(request.app.state, query), media_type="application/json")
+
+
+def book_query(
+    depth: int, instrument_id: int | None, publisher_id: int | None, per_publisher: bool
+) -> dict[str, Any]:
+    """The receiver's query for a book read (also the read cache's key, in this order)."""
+    query: dict[str, Any] = {"depth": depth, "per_publisher": per_publisher}
+    if instrument_id is not None:
+        query["instrument_id"] = instrument_id
+    if publisher_id is not None:
+        query["publisher_id"] = publisher_id
+    return query
+
+
+async def read_book(state: State, query: dict[str, Any]) -> bytes:
+    """The receiver's answer to a book query, through the read cache (raises the service errors)."""
+    cache: ReadCache = state.book_reads
+    receiver: ServiceClient = state.receiver
+    body: bytes = await cache.get(
         tuple(query.items()), lambda: receiver.request_bytes("GET", "/order-book", params=query)
     )
-    return Response(content=body, media_type="application/json")
+    return body
 
 
 @router.get("/events", summary="Per-event JSON lines of the current run, in pages")
