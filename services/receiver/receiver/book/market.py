@@ -51,13 +51,16 @@ class Market:
             return self.books[(instrument_id, publisher_id)].crossing
         if len(books) == 1:
             return books[0].crossing
-        return self.consolidated_crossings.setdefault(instrument_id, Crossing())
+        consolidated = self.consolidated_crossings.get(instrument_id)
+        if consolidated is None:  # not setdefault: it would build a Crossing on every call (once per event)
+            consolidated = self.consolidated_crossings[instrument_id] = Crossing()
+        return consolidated
 
     def end_event(self, book: OrderBook, ts_recv: int) -> None:
         """An event (F_LAST) completed on ``book``: re-evaluate its crossing and its instrument's.
 
         Called once per event, so the common case (not crossed, one publisher) is two comparisons; with several
-        publishers, one pass over them, and a consolidated state is only kept once it has crossed.
+        publishers, one pass over them.
         """
         bid, ask = book.best_bid_price, book.best_ask_price
         crossing = book.crossing
@@ -70,6 +73,6 @@ class Market:
                     bid = sibling.best_bid_price
                 if sibling.best_ask_price < ask:
                     ask = sibling.best_ask_price
-            consolidated = self.consolidated_crossings.get(book.instrument_id)
-            if bid >= ask or (consolidated is not None and consolidated.since_ns is not None):
-                self.crossing(book.instrument_id, None).update(bid, ask, ts_recv)
+            consolidated = self.crossing(book.instrument_id, None)
+            if bid >= ask or consolidated.since_ns is not None:
+                consolidated.update(bid, ask, ts_recv)
