@@ -16,12 +16,10 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from orchestrator.api.routes import book_query, read_book
+from orchestrator.api.routes import MAX_BOOK_DEPTH, book_query, read_book
 from orchestrator.clients import ServiceRefused, ServiceUnavailable
 
 BOOK_PATH = "/api/order-book"
-MAX_DEPTH = 1000
-"""As the route's ``depth`` parameter allows."""
 
 
 QUERY_FIELDS = frozenset(("depth", "instrument_id", "publisher_id", "per_publisher"))
@@ -39,7 +37,7 @@ def parse_book_query(query_string: bytes) -> dict[str, Any] | None:
             return None
         fields[name] = value
     depth = _natural(fields.get("depth", "10"))
-    if depth is None or not 1 <= depth <= MAX_DEPTH:
+    if depth is None or not 1 <= depth <= MAX_BOOK_DEPTH:
         return None
     ids: dict[str, int] = {}
     for name in ("instrument_id", "publisher_id"):

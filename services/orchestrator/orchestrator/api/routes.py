@@ -15,6 +15,8 @@ from orchestrator.core.config import Settings
 from orchestrator.read_cache import ReadCache
 
 router = APIRouter(prefix="/api")
+MAX_BOOK_DEPTH = 1000
+"""Most levels per side a book read may ask for."""
 
 
 class StartRequest(BaseModel):
@@ -75,7 +77,7 @@ async def files(sender: Sender) -> Any:
 @router.get("/order-book", summary="The receiver's books (consolidated first, then per publisher)")
 async def order_book(
     request: Request,
-    depth: Annotated[int, Query(ge=1, le=1000)] = 10,
+    depth: Annotated[int, Query(ge=1, le=MAX_BOOK_DEPTH)] = 10,
     instrument_id: int | None = None,
     publisher_id: int | None = None,
     per_publisher: bool = True,
