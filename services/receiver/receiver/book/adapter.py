@@ -36,8 +36,9 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
     ignored = as_add = skips = 0
     book: OrderBook  # set by the first record: no book key is -1
     book_key = -1
-    books: dict[int, tuple[OrderBook, bool]] = {}  # key -> (book, shared), as this call meets them
-    shared = watch_crossing = False
+    # key -> (book, the book again if other publishers quote its instrument, else None), as this call meets them
+    books: dict[int, tuple[OrderBook, OrderBook | None]] = {}
+    shared: OrderBook | None = None
     end_event = market.end_event
     event_rows = np.flatnonzero(records["flags"] & F_LAST)
     if on_event is not None:  # the observer's extra fields, for event rows only
@@ -57,6 +58,8 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
     )
     for key, action, side, order_id, price, size, flags, ts_recv in columns:
         if key != book_key:
+            if shared is not None and shared.best_changed:  # an event went on to another book: see below
+                market.share_best_change(shared)
             book_key = key
             known = books.get(key)
             if known is None:
@@ -64,9 +67,11 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
                 book = market.book(key >> 16, key & 0xFFFF)
                 if len(market.books) != count:  # a new book: its siblings are now shared too
                     books.clear()
-                known = books[key] = (book, len(market.by_instrument[book.instrument_id]) > 1)
+                known = books[key] = (
+                    book,
+                    book if len(market.by_instrument[book.instrument_id]) > 1 else None,
+                )
             book, shared = known
-            watch_crossing = shared or book.crossing.since_ns is not None
         try:
             if action == ADD:
                 if flags & F_TOB:
@@ -88,14 +93,25 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
             skipped[skip.reason] += 1
             skips += 1
         if flags & F_LAST:
-            # Crossing can only change if the book is crossed now, or was (watch_crossing: or another
-            # publisher quotes the instrument), so the common event costs one comparison here.
-            if book.best_bid_price >= book.best_ask_price or watch_crossing:
-                end_event(book, ts_recv)
-                watch_crossing = shared or book.crossing.since_ns is not None
+            # Crossing depends on best prices only: it can change after an event that moved them, and then
+            # only if the book is crossed now, or was, or another publisher quotes the instrument. So the
+            # common event costs one attribute read here. An event that spans publishers of an instrument
+            # ends on one of them: the others' moves are shared with it (share_best_change).
+            if book.best_changed:
+                book.best_changed = False
+                if (
+                    shared is not None
+                    or book.best_bid_price >= book.best_ask_price
+                    or book.crossing.since_ns is not None
+                ):
+                    end_event(book, ts_recv)
             if on_event is not None:
                 ts_event, sequence = next(event_fields)
                 on_event(book, ts_event, ts_recv, sequence)
+    if (
+        shared is not None and shared.best_changed
+    ):  # the next call may end the event on another publisher's book
+        market.share_best_change(shared)
     _mark_maybe_bad(market, records, book_keys)
     accounting.records += len(records)
     accounting.applied += len(records) - ignored - skips

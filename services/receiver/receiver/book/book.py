@@ -46,7 +46,8 @@ class OrderBook:
     FIFO queue of orders, plus an index from order id to where the order rests.
 
     The best prices are kept as running values (updated when a better level appears or the best level
-    empties), so checking for a crossed book after each event costs two attribute reads.
+    empties), and ``best_changed`` notes that they moved, so crossing state is only re-evaluated after the
+    events that can change it (whoever evaluates it resets the note).
 
     Each side also tells an observer of its top levels (the per-event output) what changed since it last read
     them, counting only changes at prices at least as good as the side's watch limit (the worst price it read):
@@ -62,6 +63,7 @@ class OrderBook:
         "asks_touched",
         "best_ask_price",
         "best_bid_price",
+        "best_changed",
         "bid_watch_floor",
         "bids",
         "bids_top_changed",
@@ -82,6 +84,7 @@ class OrderBook:
         """order_id -> the level it rests in."""
         self.best_bid_price = NO_BID
         self.best_ask_price = NO_ASK
+        self.best_changed = True  # never evaluated
         self.crossing = Crossing()
         self.maybe_bad = False
         """Set by F_MAYBE_BAD_BOOK; cleared by the next Clear."""
@@ -119,11 +122,13 @@ class OrderBook:
             if level.is_bid:
                 if price > self.best_bid_price:
                     self.best_bid_price = price
+                    self.best_changed = True
                 if price >= self.bid_watch_floor:
                     self.bids_top_changed = True
             else:
                 if price < self.best_ask_price:
                     self.best_ask_price = price
+                    self.best_changed = True
                 if price <= self.ask_watch_ceiling:
                     self.asks_top_changed = True
         elif not (self.bids_top_changed if level.is_bid else self.asks_top_changed):
@@ -157,12 +162,14 @@ class OrderBook:
             del self.bids[price]
             if price == self.best_bid_price:
                 self.best_bid_price = self.bids.keys()[-1] if self.bids else NO_BID
+                self.best_changed = True
             if price >= self.bid_watch_floor:
                 self.bids_top_changed = True
         else:
             del self.asks[price]
             if price == self.best_ask_price:
                 self.best_ask_price = self.asks.keys()[0] if self.asks else NO_ASK
+                self.best_changed = True
             if price <= self.ask_watch_ceiling:
                 self.asks_top_changed = True
 
@@ -195,6 +202,7 @@ class OrderBook:
         else:
             self.best_ask_price = NO_ASK if price == UNDEF_PRICE else price
             self.asks_top_changed = True
+        self.best_changed = True
 
     def modify(self, order_id: int, side: int, price: int, size: int) -> bool:
         """Change an order's price or size. A new price or a larger size sends it to the back of the queue;
@@ -227,6 +235,7 @@ class OrderBook:
         self.orders.clear()
         self.best_bid_price = NO_BID
         self.best_ask_price = NO_ASK
+        self.best_changed = True
         self.maybe_bad = False
         self.bids_top_changed = self.asks_top_changed = True
 

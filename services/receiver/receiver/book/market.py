@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from receiver.book.accounting import Accounting
 from receiver.book.book import OrderBook
@@ -30,6 +30,11 @@ class Market:
             siblings = self.by_instrument.setdefault(instrument_id, [])
             siblings.append(book)
             siblings.sort(key=lambda sibling: sibling.publisher_id)
+            if (
+                len(siblings) == 2
+            ):  # consolidated with an empty book: crossed as the first book is, since then
+                first = next(sibling for sibling in siblings if sibling is not book)
+                self.consolidated_crossings[instrument_id] = replace(first.crossing)
         return book
 
     def instrument_books(self, instrument_id: int) -> list[OrderBook]:
@@ -51,17 +56,17 @@ class Market:
             return self.books[(instrument_id, publisher_id)].crossing
         if len(books) == 1:
             return books[0].crossing
-        consolidated = self.consolidated_crossings.get(instrument_id)
-        if consolidated is None:  # not setdefault: it would build a Crossing on every call (once per event)
-            consolidated = self.consolidated_crossings[instrument_id] = Crossing()
-        return consolidated
+        return self.consolidated_crossings[instrument_id]
+
+    def share_best_change(self, book: OrderBook) -> None:
+        """``book``'s best prices moved in an event that is not over: note the move on every book of its
+        instrument, so the one whose record ends the event re-evaluates the consolidated crossing."""
+        for sibling in self.by_instrument[book.instrument_id]:
+            sibling.best_changed = True
 
     def end_event(self, book: OrderBook, ts_recv: int) -> None:
-        """An event (F_LAST) completed on ``book``: re-evaluate its crossing and its instrument's.
-
-        Called once per event, so the common case (not crossed, one publisher) is two comparisons; with several
-        publishers, one pass over them.
-        """
+        """An event (F_LAST) that moved the best prices of ``book`` completed: re-evaluate its crossing and,
+        with several publishers, its instrument's (one pass over them)."""
         bid, ask = book.best_bid_price, book.best_ask_price
         crossing = book.crossing
         if bid >= ask or crossing.since_ns is not None:
@@ -73,6 +78,6 @@ class Market:
                     bid = sibling.best_bid_price
                 if sibling.best_ask_price < ask:
                     ask = sibling.best_ask_price
-            consolidated = self.crossing(book.instrument_id, None)
+            consolidated = self.consolidated_crossings[book.instrument_id]
             if bid >= ask or consolidated.since_ns is not None:
                 consolidated.update(bid, ask, ts_recv)
