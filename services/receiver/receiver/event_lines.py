@@ -17,7 +17,10 @@ with ``best_bid``/``best_ask`` null when that side is empty.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
+from itertools import islice
+from operator import neg
 
 import msgspec
 
@@ -71,48 +74,75 @@ Side = tuple[list[msgspec.Raw], list[int]]
 """A side as last captured: its levels, and their raw prices."""
 
 
+class _Instrument:
+    """What the capturer keeps of one instrument: its books (the market's own list, so a publisher that appears
+    later is seen), its sides at the last capture, its symbol."""
+
+    __slots__ = ("asks", "bids", "books", "symbol")
+
+    def __init__(self, market: Market, instrument_id: int) -> None:
+        self.books = market.by_instrument[instrument_id]
+        self.bids: Side | None = None
+        self.asks: Side | None = None
+        self.symbol = market.symbol(instrument_id)  # named by the stream's metadata, which comes first
+
+
 class EventCapturer:
     """Captures the :class:`EventLine` of each event of one market, top ``depth`` levels per side."""
 
     def __init__(self, market: Market, depth: int) -> None:
         self.market = market
         self.depth = depth
-        self._bids: dict[int, Side] = {}
-        self._asks: dict[int, Side] = {}
-        """instrument_id -> the side at its last capture."""
+        self._instruments: dict[int, _Instrument] = {}
         self._levels: dict[tuple[int, int, int], msgspec.Raw] = {}
         self._price_texts: dict[int, str] = {}
-        self._symbols: dict[int, str] = {}
         self._captured: list[EventLine] = []
 
     def capture(self, book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> EventLine:
         """The instrument's consolidated top levels after an event on ``book``; also kept for :meth:`take`."""
         instrument_id = book.instrument_id
-        books = self.market.by_instrument[instrument_id]
-        bids = self._bids.get(instrument_id)
-        asks = self._asks.get(instrument_id)
-        if len(books) == 1:  # a side the event left alone costs two reads here, not a call
-            if bids is None or book.bids_top_changed or book.bids_touched is not None:
-                bids = self._bids[instrument_id] = self._own_side(book, BID, bids)
-            if asks is None or book.asks_top_changed or book.asks_touched is not None:
-                asks = self._asks[instrument_id] = self._own_side(book, ASK, asks)
+        instrument = self._instruments.get(instrument_id)
+        if instrument is None:
+            instrument = self._instruments[instrument_id] = _Instrument(self.market, instrument_id)
+        books = instrument.books
+        bids, asks = instrument.bids, instrument.asks
+        if len(books) == 1:  # inline: a side the event left alone costs two reads here, not a call
+            if bids is None or book.bids_top_changed:
+                bids = instrument.bids = self._read(books, BID)
+            elif book.bids_touched is not None:
+                level, book.bids_touched = book.bids_touched, None
+                if book.bids.get(level.price) is level:  # it changed in place (the common case) or it came
+                    bids = instrument.bids = self._put(
+                        books, BID, bids, level.price, level.size, len(level.orders)
+                    )
+                else:
+                    bids = instrument.bids = self._removed(books, BID, bids, level.price)
+            if asks is None or book.asks_top_changed:
+                asks = instrument.asks = self._read(books, ASK)
+            elif book.asks_touched is not None:
+                level, book.asks_touched = book.asks_touched, None
+                if book.asks.get(level.price) is level:
+                    asks = instrument.asks = self._put(
+                        books, ASK, asks, level.price, level.size, len(level.orders)
+                    )
+                else:
+                    asks = instrument.asks = self._removed(books, ASK, asks, level.price)
             orders = len(book.orders)
             crossing = book.crossing
         else:
-            bids = self._bids[instrument_id] = self._consolidated_side(books, BID, bids)
-            asks = self._asks[instrument_id] = self._consolidated_side(books, ASK, asks)
-            orders = sum(len(sibling.orders) for sibling in books)
-            crossing = self.market.crossing(instrument_id, None)
-        symbol = self._symbols.get(instrument_id)
-        if symbol is None:  # named by the stream's metadata, which comes before its records
-            symbol = self._symbols[instrument_id] = self.market.symbol(instrument_id)
+            bids = instrument.bids = self._consolidated_side(books, BID, bids)
+            asks = instrument.asks = self._consolidated_side(books, ASK, asks)
+            orders = 0
+            for sibling in books:
+                orders += len(sibling.orders)
+            crossing = self.market.consolidated_crossings[instrument_id]
         bid_levels, ask_levels = bids[0], asks[0]
         line = EventLine(
             ts_event,
             ts_recv,
             sequence,
             instrument_id,
-            symbol,
+            instrument.symbol,
             bid_levels[0] if bid_levels else None,
             ask_levels[0] if ask_levels else None,
             bid_levels,
@@ -129,32 +159,75 @@ class EventCapturer:
         lines, self._captured = self._captured, []
         return lines
 
-    def _patched(self, side: Side, key: tuple[int, int, int]) -> Side:
-        """The side with the level at this (price, size, count) replaced; it was, and still is, in the side."""
-        levels, prices = side
-        patched = levels.copy()
-        patched[prices.index(key[0])] = self._levels.get(key) or self._new_level(key)
-        return patched, prices
-
-    def _own_side(self, book: OrderBook, side: int, last: Side | None) -> Side:
-        """One side of an instrument's only book: as last captured, patched at the level changed, or read."""
-        top_changed, touched = (
-            (book.bids_top_changed, book.bids_touched)
-            if side == BID
-            else (book.asks_top_changed, book.asks_touched)
-        )
-        if last is None or top_changed:
-            return self._read([book], side)
-        if touched is None:
+    def _put(self, books: list[OrderBook], side: int, last: Side, price: int, size: int, count: int) -> Side:
+        """The side with its level at ``price`` now of this size and count: replaced, or put in its place."""
+        levels, prices = last
+        level = self._levels.get((price, size, count)) or self._new_level(price, size, count)
+        if price in prices:
+            levels = levels.copy()
+            levels[prices.index(price)] = level
+            return levels, prices
+        at = bisect_left(prices, -price, key=neg) if side == BID else bisect_left(prices, price)
+        if at == self.depth:  # beyond a full side
             return last
-        if side == BID:
-            book.bids_touched = None
-        else:
-            book.asks_touched = None
-        return self._patched(last, (touched.price, touched.size, len(touched.orders)))
+        levels, prices = levels.copy(), prices.copy()
+        levels.insert(at, level)
+        prices.insert(at, price)
+        if len(prices) > self.depth:
+            del levels[-1], prices[-1]
+        self._watch(books, side, prices)
+        return levels, prices
+
+    def _removed(self, books: list[OrderBook], side: int, last: Side, price: int) -> Side:
+        """The side without its level at ``price`` (gone from every book), and with the next level beyond it if
+        it was full."""
+        levels, prices = last
+        if price not in prices:  # it came and went within the event
+            return last
+        at = prices.index(price)
+        levels, prices = levels.copy(), prices.copy()
+        del levels[at], prices[at]
+        if len(prices) == self.depth - 1:
+            self._append_next(books, side, levels, prices, last[1][-1])
+        self._watch(books, side, prices)
+        return levels, prices
+
+    def _append_next(
+        self, books: list[OrderBook], side: int, levels: list[msgspec.Raw], prices: list[int], edge: int
+    ) -> None:
+        """Append to the side the best level across the books beyond ``edge``, if there is one."""
+        found = [
+            price
+            for book in books
+            for price in islice(
+                book.bids.irange(maximum=edge, inclusive=(True, False), reverse=True)
+                if side == BID
+                else book.asks.irange(minimum=edge, inclusive=(False, True)),
+                1,
+            )
+        ]
+        if not found:
+            return
+        price = max(found) if side == BID else min(found)
+        size = count = 0
+        for book in books:
+            level = (book.bids if side == BID else book.asks).get(price)
+            if level is not None:
+                size, count = size + level.size, count + len(level.orders)
+        levels.append(self._levels.get((price, size, count)) or self._new_level(price, size, count))
+        prices.append(price)
+
+    def _watch(self, books: list[OrderBook], side: int, prices: list[int]) -> None:
+        """Have the books watch the prices of a side as captured: down to its last level when it is full."""
+        limit = prices[-1] if len(prices) == self.depth else None
+        for book in books:
+            if side == BID:
+                book.bid_watch_floor = NO_BID if limit is None else limit
+            else:
+                book.ask_watch_ceiling = NO_ASK if limit is None else limit
 
     def _consolidated_side(self, books: list[OrderBook], side: int, last: Side | None) -> Side:
-        """One side across publishers: as last captured, patched at the prices changed in place, or read."""
+        """One side across publishers: as last captured, changed at the prices the books noted, or read."""
         if last is None:
             return self._read(books, side)
         touched: list[int] = []
@@ -164,24 +237,25 @@ class EventCapturer:
             level = book.bids_touched if side == BID else book.asks_touched
             if level is not None:
                 touched.append(level.price)
-        if not touched:
-            return last
-        for book in books:
-            if side == BID:
-                book.bids_touched = None
-            else:
-                book.asks_touched = None
-        patched = last
+                if side == BID:
+                    book.bids_touched = None
+                else:
+                    book.asks_touched = None
         for price in touched:  # the level each book changed, summed across the books at its price
             size = count = 0
+            exists = False
             for book in books:
                 level = (book.bids if side == BID else book.asks).get(price)
                 if level is not None:
-                    size, count = size + level.size, count + len(level.orders)
-            patched = self._patched(patched, (price, size, count))
-        return patched
+                    size, count, exists = size + level.size, count + len(level.orders), True
+            last = (
+                self._put(books, side, last, price, size, count)
+                if exists
+                else self._removed(books, side, last, price)
+            )
+        return last
 
-    def _read(self, books: Sequence[OrderBook], side: int) -> Side:
+    def _read(self, books: list[OrderBook], side: int) -> Side:
         """Read one side's top levels and watch them: reset the books' notes, set their watch limit."""
         cached, new = self._levels.get, self._new_level
         levels: list[msgspec.Raw] = []
@@ -190,30 +264,27 @@ class EventCapturer:
             by_price = books[0].bids if side == BID else books[0].asks
             for price in best_prices(books[0], side, self.depth):
                 level = by_price[price]
-                key = (price, level.size, len(level.orders))
-                levels.append(cached(key) or new(key))
+                size, count = level.size, len(level.orders)
+                levels.append(cached((price, size, count)) or new(price, size, count))
                 prices.append(price)
         else:
-            for key in merged_raw_levels(books, side, self.depth):
-                levels.append(cached(key) or new(key))
-                prices.append(key[0])
-        limit = prices[-1] if len(prices) == self.depth else None
+            for price, size, count in merged_raw_levels(books, side, self.depth):
+                levels.append(cached((price, size, count)) or new(price, size, count))
+                prices.append(price)
         for book in books:
             if side == BID:
-                book.bid_watch_floor = NO_BID if limit is None else limit
                 book.bids_top_changed, book.bids_touched = False, None
             else:
-                book.ask_watch_ceiling = NO_ASK if limit is None else limit
                 book.asks_top_changed, book.asks_touched = False, None
+        self._watch(books, side, prices)
         return levels, prices
 
-    def _new_level(self, key: tuple[int, int, int]) -> msgspec.Raw:
+    def _new_level(self, price: int, size: int, count: int) -> msgspec.Raw:
         if len(self._levels) >= LEVEL_CACHE_LIMIT:
             self._levels.clear()
             self._price_texts.clear()
-        price, size, count = key
         text = self._price_texts.get(price)
         if text is None:  # a price comes back with many sizes: its text is made once
             text = self._price_texts[price] = format_price(price)
-        level = self._levels[key] = encode_level(EventLevel(text, size, count))
+        level = self._levels[price, size, count] = encode_level(EventLevel(text, size, count))
         return level

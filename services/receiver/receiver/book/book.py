@@ -51,8 +51,8 @@ class OrderBook:
 
     Each side also tells an observer of its top levels (the per-event output) what changed since it last read
     them, counting only changes at prices at least as good as the side's watch limit (the worst price it read):
-    ``*_touched`` is the one level that changed size or count in place, ``*_top_changed`` says the observer
-    must read the side again (a level came or went, several changed, or the side was replaced). The observer
+    ``*_touched`` is the one level that changed (in size or count, or it came, or it went), ``*_top_changed``
+    says the observer must read the side again (several levels changed, or the side was replaced). The observer
     resets both, and the limit, when it reads. The defaults watch every price and ask for a read.
     """
 
@@ -123,16 +123,16 @@ class OrderBook:
                 if price > self.best_bid_price:
                     self.best_bid_price = price
                     self.best_changed = True
-                if price >= self.bid_watch_floor:
-                    self.bids_top_changed = True
+                if price >= self.bid_watch_floor and not self.bids_top_changed:
+                    self._note_change(level)
             else:
                 if price < self.best_ask_price:
                     self.best_ask_price = price
                     self.best_changed = True
-                if price <= self.ask_watch_ceiling:
-                    self.asks_top_changed = True
+                if price <= self.ask_watch_ceiling and not self.asks_top_changed:
+                    self._note_change(level)
         elif not (self.bids_top_changed if level.is_bid else self.asks_top_changed):
-            self._changed_in_place(level)
+            self._note_change(level)
         level.orders[order_id] = size
         level.size += size
         self.orders[order_id] = level
@@ -150,31 +150,31 @@ class OrderBook:
         level.size -= size
         if size < resting:
             level.orders[order_id] = resting - size
-            self._changed_in_place(level)
+            self._note_change(level)
             return
         del self.orders[order_id]
         del level.orders[order_id]
         price = level.price
         if level.orders:
             if not (self.bids_top_changed if level.is_bid else self.asks_top_changed):
-                self._changed_in_place(level)
+                self._note_change(level)
         elif level.is_bid:
             del self.bids[price]
             if price == self.best_bid_price:
                 self.best_bid_price = self.bids.keys()[-1] if self.bids else NO_BID
                 self.best_changed = True
-            if price >= self.bid_watch_floor:
-                self.bids_top_changed = True
+            if price >= self.bid_watch_floor and not self.bids_top_changed:
+                self._note_change(level)
         else:
             del self.asks[price]
             if price == self.best_ask_price:
                 self.best_ask_price = self.asks.keys()[0] if self.asks else NO_ASK
                 self.best_changed = True
-            if price <= self.ask_watch_ceiling:
-                self.asks_top_changed = True
+            if price <= self.ask_watch_ceiling and not self.asks_top_changed:
+                self._note_change(level)
 
-    def _changed_in_place(self, level: PriceLevel) -> None:
-        """``level`` changed size or count but stays: note it for the observer of its side's top levels."""
+    def _note_change(self, level: PriceLevel) -> None:
+        """``level`` changed size or count, came or went: note it for the observer of its side's top levels."""
         if level.is_bid:
             if level.price >= self.bid_watch_floor:
                 if self.bids_touched is None:
@@ -222,7 +222,7 @@ class OrderBook:
                 del level.orders[order_id]
             level.orders[order_id] = size
             level.size += size - resting
-            self._changed_in_place(level)
+            self._note_change(level)
             return False
         self.cancel(order_id, BID if level.is_bid else ASK, resting)
         self.add(order_id, side, price, size)

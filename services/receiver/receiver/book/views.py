@@ -94,22 +94,22 @@ def best_prices(book: OrderBook, side: int, depth: int) -> Iterator[int]:
     return islice(iter(book.asks), depth)
 
 
-def top_levels(book: OrderBook, side: int, depth: int) -> list[PriceLevel]:
-    """The best ``depth`` levels of one side, best first."""
-    levels = book.bids if side == BID else book.asks
-    return [levels[price] for price in best_prices(book, side, depth)]
-
-
 def merged_raw_levels(books: Sequence[OrderBook], side: int, depth: int) -> list[tuple[int, int, int]]:
     """Best ``depth`` (price, size, count) across books, sizes and counts summed where prices are equal."""
-    totals: dict[int, list[int]] = {}
+    sizes: dict[int, int] = {}
+    counts: dict[int, int] = {}
     for book in books:
-        for level in top_levels(book, side, depth):
-            total = totals.setdefault(level.price, [0, 0])
-            total[0] += level.size
-            total[1] += level.count
-    prices = sorted(totals, reverse=side == BID)[:depth]
-    return [(price, totals[price][0], totals[price][1]) for price in prices]
+        levels = book.bids if side == BID else book.asks
+        for price in best_prices(book, side, depth):
+            level = levels[price]
+            if price in sizes:
+                sizes[price] += level.size
+                counts[price] += len(level.orders)
+            else:
+                sizes[price] = level.size
+                counts[price] = len(level.orders)
+    prices = sorted(sizes, reverse=side == BID)[:depth]
+    return [(price, sizes[price], counts[price]) for price in prices]
 
 
 def merged_levels(books: Sequence[OrderBook], side: int, depth: int) -> list[LevelView]:
