@@ -28,7 +28,7 @@ from receiver.book.book import ASK, BID, NO_ASK, NO_BID, OrderBook
 from receiver.book.market import Market
 from receiver.book.views import best_prices, format_price, merged_raw_levels
 
-LEVEL_CACHE_LIMIT = 1 << 20
+LEVEL_CACHE_LIMIT = 1 << 16
 """Levels kept before the cache starts over (bounds memory on long runs)."""
 
 
@@ -129,12 +129,19 @@ class EventCapturer:
                     asks = instrument.asks = self._removed(books, ASK, asks, level.price)
             orders = len(book.orders)
             crossing = book.crossing
-        else:
-            bids = instrument.bids = self._consolidated_side(books, BID, bids)
-            asks = instrument.asks = self._consolidated_side(books, ASK, asks)
+        else:  # one pass over the books finds the sides the event left alone
             orders = 0
+            bids_noted = asks_noted = False
             for sibling in books:
                 orders += len(sibling.orders)
+                if sibling.bids_top_changed or sibling.bids_touched is not None:
+                    bids_noted = True
+                if sibling.asks_top_changed or sibling.asks_touched is not None:
+                    asks_noted = True
+            if bids is None or bids_noted:
+                bids = instrument.bids = self._consolidated_side(books, BID, bids)
+            if asks is None or asks_noted:
+                asks = instrument.asks = self._consolidated_side(books, ASK, asks)
             crossing = self.market.consolidated_crossings[instrument_id]
         bid_levels, ask_levels = bids[0], asks[0]
         line = EventLine(
@@ -227,7 +234,7 @@ class EventCapturer:
                 book.ask_watch_ceiling = NO_ASK if limit is None else limit
 
     def _consolidated_side(self, books: list[OrderBook], side: int, last: Side | None) -> Side:
-        """One side across publishers: as last captured, changed at the prices the books noted, or read."""
+        """One side across publishers, which noted a change: changed at the prices they noted, or read."""
         if last is None:
             return self._read(books, side)
         touched: list[int] = []
