@@ -133,15 +133,16 @@ def reads_under_load(workload: Path, runs: int) -> list[Figure]:
         for _ in range(runs):
             quiet = replay_once(stack, workload.name)
             quiet_rate = quiet["accounting"]["records"] / quiet["elapsed_seconds"]
-            stop, reads_ready, live_ready = manager.Event(), manager.Event(), manager.Event()
-            reads = load_processes.submit(read_load, book_url, reads_ready, stop)
-            live = load_processes.submit(live_load, live_url, live_ready, stop)
+            go, stop, reads_ready, live_ready = (manager.Event() for _ in range(4))
+            reads = load_processes.submit(read_load, book_url, reads_ready, go, stop)
+            live = load_processes.submit(live_load, live_url, live_ready, go, stop)
             try:
                 for load, ready in ((reads, reads_ready), (live, live_ready)):
                     if not ready.wait(LOAD_READY_TIMEOUT_SECONDS):
                         if load.done():
                             load.result()  # raises what stopped it
                         raise RuntimeError(f"a load did not connect in {LOAD_READY_TIMEOUT_SECONDS} s")
+                go.set()
                 loaded = replay_once(stack, workload.name)
             finally:
                 stop.set()

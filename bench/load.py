@@ -1,8 +1,10 @@
 """The read load of ``make bench``: API readers and live-feed WebSockets, each load in a process of its own.
 
-Every client connects (and reads once, unmeasured) before the load reports ready: what is measured is
-steady-state reads on open connections, as a page that stays open makes them, not a hundred TCP and
-WebSocket handshakes at once. The benchmark starts the replay it loads only once both loads are ready.
+Every client connects (and reads once, unmeasured) before the load reports ready, and runs only once the
+benchmark says go, when both loads are ready: what is measured is steady-state reads on open connections, as
+a page that stays open makes them, not a hundred TCP and WebSocket handshakes at once (not even the other
+load's: the readers once started while the live feed's 100 WebSockets still connected, and every read slower
+than 10 ms fell in those first 100 ms). The benchmark says go as it starts the replay it loads.
 """
 
 from __future__ import annotations
@@ -39,14 +41,18 @@ class LoadClient(Protocol):
     async def run(self) -> None: ...
 
 
-async def _run_load(clients: list[LoadClient], ready: SharedFlag, stop: SharedFlag) -> None:
-    """Connect every client, say ready, run them until ``stop`` is set; a client's own failure is raised.
+async def _run_load(clients: list[LoadClient], ready: SharedFlag, go: SharedFlag, stop: SharedFlag) -> None:
+    """Connect every client, say ready, run them from ``go`` until ``stop``; a client's own failure is raised.
 
     The flags live in another process: asking one costs a blocking round trip, so ``stop`` is asked a few
     times a second here, not by every client on every request (which stalled the load's event loop and
     inflated the latencies it measured)."""
     await asyncio.gather(*(client.connect() for client in clients))
     ready.set()
+    while not go.is_set():
+        if stop.is_set():
+            return
+        await asyncio.sleep(STOP_POLL_SECONDS)
     tasks = [asyncio.ensure_future(client.run()) for client in clients]
     while not stop.is_set() and not any(task.done() for task in tasks):
         await asyncio.sleep(STOP_POLL_SECONDS)
@@ -116,15 +122,15 @@ class LiveWatcher:
                     self.frames += 1
 
 
-def read_load(url: str, ready: SharedFlag, stop: SharedFlag) -> list[float]:
+def read_load(url: str, ready: SharedFlag, go: SharedFlag, stop: SharedFlag) -> list[float]:
     """``READERS`` readers of ``url`` until ``stop`` is set; returns every answer's latency in ms."""
     latencies_ms: list[float] = []
-    uvloop.run(_run_load([BookReader(url, latencies_ms) for _ in range(READERS)], ready, stop))
+    uvloop.run(_run_load([BookReader(url, latencies_ms) for _ in range(READERS)], ready, go, stop))
     return latencies_ms
 
 
-def live_load(url: str, ready: SharedFlag, stop: SharedFlag) -> list[int]:
+def live_load(url: str, ready: SharedFlag, go: SharedFlag, stop: SharedFlag) -> list[int]:
     """``READERS`` browsers' worth of live-feed WebSockets; returns the frames each one received."""
     watchers = [LiveWatcher(url) for _ in range(READERS)]
-    uvloop.run(_run_load(list(watchers), ready, stop))
+    uvloop.run(_run_load(list(watchers), ready, go, stop))
     return [watcher.frames for watcher in watchers]
