@@ -217,11 +217,7 @@ class EventCapturer:
         if not found:
             return
         price = max(found) if side == BID else min(found)
-        size = count = 0
-        for book in books:
-            level = (book.bids if side == BID else book.asks).get(price)
-            if level is not None:
-                size, count = size + level.size, count + len(level.orders)
+        size, count = _summed(books, side, price) or (0, 0)
         levels.append(self._levels.get((price, size, count)) or self._new_level(price, size, count))
         prices.append(price)
 
@@ -249,17 +245,12 @@ class EventCapturer:
                     book.bids_touched = None
                 else:
                     book.asks_touched = None
-        for price in touched:  # the level each book changed, summed across the books at its price
-            size = count = 0
-            exists = False
-            for book in books:
-                level = (book.bids if side == BID else book.asks).get(price)
-                if level is not None:
-                    size, count, exists = size + level.size, count + len(level.orders), True
+        for price in touched:
+            summed = _summed(books, side, price)
             last = (
-                self._put(books, side, last, price, size, count)
-                if exists
-                else self._removed(books, side, last, price)
+                self._removed(books, side, last, price)
+                if summed is None
+                else self._put(books, side, last, price, *summed)
             )
         return last
 
@@ -296,3 +287,14 @@ class EventCapturer:
             text = self._price_texts[price] = format_price(price)
         level = self._levels[price, size, count] = encode_level(EventLevel(text, size, count))
         return level
+
+
+def _summed(books: list[OrderBook], side: int, price: int) -> tuple[int, int] | None:
+    """(size, count) of the level at ``price`` summed across the books, or None when no book has one."""
+    size = count = 0
+    exists = False
+    for book in books:
+        level = (book.bids if side == BID else book.asks).get(price)
+        if level is not None:
+            size, count, exists = size + level.size, count + len(level.orders), True
+    return (size, count) if exists else None
