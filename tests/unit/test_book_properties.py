@@ -355,7 +355,8 @@ def test_crossing_state_matches_best_prices_after_each_event(batches: list[list[
     def observer(book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
         nonlocal checked
         siblings = market.instrument_books(book.instrument_id)
-        if len(siblings) > 1 and "consolidated" not in previous:  # it was the first publisher's book until now
+        # until a second publisher came, the consolidated book was the first publisher's
+        if len(siblings) > 1 and "consolidated" not in previous:
             first = [sibling.publisher_id for sibling in siblings if sibling.publisher_id in previous]
             previous["consolidated"] = previous[first[0]] if first else (False, None)
         mine = market.crossing(book.instrument_id, book.publisher_id)

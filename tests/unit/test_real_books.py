@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from receiver.book.adapter import apply_records
+from receiver.book.book import OrderBook
 from receiver.book.market import Market
 from receiver.book.views import BookView, LevelView, book_view, market_views
 from sender.dbn_file import open_mbo_file
@@ -196,3 +197,42 @@ def test_batch_size_does_not_change_the_final_books(request: pytest.FixtureReque
             f"best bid {show(got.best_bid)} vs {show(want.best_bid)}, best ask {show(got.best_ask)} vs "
             f"{show(want.best_ask)}"
         )
+
+
+# --- crossing after every event -----------------------------------------------------------------------------
+
+
+def crossed_and_locked(bid_prices: list[int], ask_prices: list[int]) -> tuple[bool, bool]:
+    """(crossed, locked) from the prices resting on each side."""
+    if not bid_prices or not ask_prices:
+        return False, False
+    return max(bid_prices) > min(ask_prices), max(bid_prices) == min(ask_prices)
+
+
+@pytest.mark.parametrize("name", ["clx5", "dbeq"])
+def test_crossing_after_every_event_matches_the_resting_prices(request: pytest.FixtureRequest, name: str):
+    """Crossing is only re-evaluated after events that move best prices; read after each event, it must
+    still say what the levels say, for each publisher's book and the consolidated one (CLX5 is crossed or
+    locked after 172 of its events; DBEQ has three publishers)."""
+    path: Path = request.getfixturevalue(name)
+    market = Market()
+    crossed_events = 0
+
+    def check(book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
+        nonlocal crossed_events
+        books = market.instrument_books(book.instrument_id)
+        where = f"{path.name}, sequence {sequence}"
+        own = market.crossing(book.instrument_id, book.publisher_id)
+        want = crossed_and_locked(list(book.bids), list(book.asks))
+        assert (own.crossed, own.locked) == want, f"{where}: publisher {book.publisher_id} (crossed, locked)"
+        consolidated = market.crossing(book.instrument_id, None)
+        want = crossed_and_locked(
+            [price for sibling in books for price in sibling.bids],
+            [price for sibling in books for price in sibling.asks],
+        )
+        assert (consolidated.crossed, consolidated.locked) == want, f"{where}: consolidated (crossed, locked)"
+        crossed_events += any(want)
+
+    for batch in open_mbo_file(path).batches(8_192):
+        apply_records(market, batch, check)
+    assert crossed_events > 0, "no crossed or locked event: the check proved nothing"
