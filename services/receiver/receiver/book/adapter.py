@@ -108,9 +108,8 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
             if on_event is not None:
                 ts_event, sequence = next(event_fields)
                 on_event(book, ts_event, ts_recv, sequence)
-    if (
-        shared is not None and shared.best_changed
-    ):  # the next call may end the event on another publisher's book
+    # the next call may end the event on another publisher's book
+    if shared is not None and shared.best_changed:
         market.share_best_change(shared)
     _mark_maybe_bad(market, records, book_keys)
     accounting.records += len(records)

@@ -30,9 +30,8 @@ class Market:
             siblings = self.by_instrument.setdefault(instrument_id, [])
             siblings.append(book)
             siblings.sort(key=lambda sibling: sibling.publisher_id)
-            if (
-                len(siblings) == 2
-            ):  # consolidated with an empty book: crossed as the first book is, since then
+            if len(siblings) == 2:
+                # the consolidated book is now the first one and an empty one: crossed as it is, since then
                 first = next(sibling for sibling in siblings if sibling is not book)
                 self.consolidated_crossings[instrument_id] = replace(first.crossing)
         return book
