@@ -13,6 +13,7 @@ from bench.e2e import end_to_end, reads_under_load, sender_peak_rss
 from bench.measure import Figure, figure
 from bench.parts import measure_parts, wire_round_trip_rate
 from bench.workload import workload
+from receiver.book import hot_path_build
 from tests.conftest import CLX5, DATA_DIR
 
 SENDER_MEMORY_FILE_RECORDS = (2_000_000, 19_200_000)
@@ -83,6 +84,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "python": platform.python_version(),
+        "receiver_hot_path": hot_path_build(),
         "records_per_workload": args.records,
         "figures": [{"workload": name, **fig.as_dict()} for name, fig in rows],
         "summary": summary,
@@ -91,7 +93,10 @@ def main() -> None:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     for target in (RESULTS / f"{stamp}.json", RESULTS / "latest.json"):
         target.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nCPUs: {os.cpu_count()}  ({platform.machine()}, Python {platform.python_version()})")
+    print(
+        f"\nCPUs: {os.cpu_count()}  ({platform.machine()}, Python {platform.python_version()}),"
+        f" receiver hot path: {hot_path_build()}"
+    )
     print(_table(rows))
     for name, values in summary.items():
         if "wire_encode_plus_decode_records_per_s" in values:

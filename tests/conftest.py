@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from receiver.book import hot_path_build
+
 DATA_DIR = Path(
     os.environ.get("OBM_DATA_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
 )
 REQUIRE_DATA = os.environ.get("OBM_REQUIRE_DATA") == "1"
+EXPECTED_HOT_PATH = os.environ.get("OBM_EXPECT_HOT_PATH")
+"""Set (to "compiled" or "python") by a run of the tests that must exercise that build of the receiver's book."""
 
 CLX5 = "CLX5/CLX5_mbo.dbn"
 ESM4 = "ESM4/esm4-glbx-mdp3-20240508.mbo.dbn.zst"
@@ -28,6 +32,14 @@ def real_file(relative: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path.resolve()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to run against another build of the book than the one asked for (a wrong path would pass)."""
+    if EXPECTED_HOT_PATH and hot_path_build() != EXPECTED_HOT_PATH:
+        raise pytest.UsageError(
+            f"OBM_EXPECT_HOT_PATH={EXPECTED_HOT_PATH}, but the book is {hot_path_build()}"
+        )
 
 
 @pytest.fixture

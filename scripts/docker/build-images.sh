@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the three service images with `docker compose build`.
 # On a normal machine (Docker running, registry reachable) this is a plain build on python:3.11-slim.
-# On a machine without a registry (CI here), it installs and starts the engine, builds a local Python base
-# image with debootstrap and a wheelhouse on the host, and builds offline from those.
+# On a machine without a registry (CI here), it installs and starts the engine, builds local Python base and
+# build images with debootstrap (the build image adds a C compiler, for the receiver's compiled hot path) and a
+# wheelhouse on the host, and builds offline from those.
 #   OBM_BUILD_MODE=online|offline   force a mode (default: offline when python:3.11-slim cannot be had)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,8 +26,10 @@ log "build mode: $mode"
 
 if [ "$mode" = offline ]; then
     scripts/docker/build-base-image.sh
+    OBM_BASE_IMAGE=obm-python-build:bookworm OBM_BASE_PACKAGES=gcc,libc6-dev,python3-dev \
+        scripts/docker/build-base-image.sh
     scripts/docker/build-wheelhouse.sh ./shared ./services/sender ./services/receiver ./services/orchestrator
-    export BASE_IMAGE=obm-python-base:bookworm
+    export BASE_IMAGE=obm-python-base:bookworm BUILD_IMAGE=obm-python-build:bookworm
     export PIP_INSTALL_ARGS="--no-index --find-links /wheels"
 fi
 docker compose build

@@ -57,6 +57,7 @@ def test_clx5_from_the_users_data_folder_gives_the_known_book(compose_stack: Com
     status = wait_for_run_end(compose_stack)
     run = status["receiver"]["status"]["run"]
     assert run["state"] == "done", run
+    assert status["receiver"]["status"]["hot_path"] == "compiled", "the image must run the compiled book"
     assert status["sender"]["status"]["run"]["records_sent"] == run["records_received"] == 38_212
     assert run["accounted"] is True
     assert run["accounting"]["skipped"] == {"cancel_unknown_order": 1224}

@@ -22,6 +22,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from itertools import islice
 from operator import neg
+from typing import Final
 
 import msgspec
 
@@ -29,7 +30,7 @@ from receiver.book.book import ASK, BID, NO_ASK, NO_BID, OrderBook
 from receiver.book.market import Market
 from receiver.book.views import best_prices, format_price, merged_raw_levels
 
-LEVEL_CACHE_LIMIT = 1 << 16
+LEVEL_CACHE_LIMIT: Final = 1 << 16
 """Levels kept before the cache starts over (bounds memory on long runs)."""
 
 

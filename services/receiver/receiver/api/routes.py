@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from receiver.api.cache import VersionedCache
+from receiver.book import hot_path_build
 from receiver.book.book import ASK, BID
 from receiver.book.views import book_view, level_orders, market_views, queue_position
 from receiver.ingest import Receiver
@@ -62,6 +63,7 @@ async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBy
             "state": run_status["state"] if run_status else "idle",
             "ingest_port": receiver.settings.ingest_port,
             "rejected_connections": receiver.rejected_connections,
+            "hot_path": hot_path_build(),
             "run": run_status,
         }
     )

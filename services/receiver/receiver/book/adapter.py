@@ -8,21 +8,26 @@ record. Event boundaries (F_LAST) are where crossing state is evaluated and obse
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 import numpy as np
-from databento_dbn import F_LAST, F_MAYBE_BAD_BOOK, F_TOB, Action
 
 from obm_shared.records import MboArray
 from receiver.book.accounting import SkipReason
 from receiver.book.book import OrderBook, SkippedRecord
 from receiver.book.market import Market
 
-ADD = ord(str(Action.ADD))
-CANCEL = ord(str(Action.CANCEL))
-MODIFY = ord(str(Action.MODIFY))
-CLEAR = ord(str(Action.CLEAR))
-CLEAR_CODE = str(Action.CLEAR).encode()
-IGNORED_ACTIONS = frozenset(ord(str(action)) for action in (Action.TRADE, Action.FILL, Action.NONE))
+# DBN's action codes and flags, as literals that the compiled hot path inlines (a test checks them)
+ADD: Final = ord("A")
+CANCEL: Final = ord("C")
+MODIFY: Final = ord("M")
+CLEAR: Final = ord("R")
+CLEAR_CODE: Final = b"R"
+IGNORED_ACTIONS = frozenset((ord("T"), ord("F"), ord("N")))
+"""Trade, Fill and None: they leave the book as it is."""
+F_LAST: Final = 1 << 7
+F_TOB: Final = 1 << 6
+F_MAYBE_BAD_BOOK: Final = 1 << 2
 
 EventObserver = Callable[[OrderBook, int, int, int], object]
 """Called after each complete event as ``(book, ts_event, ts_recv, sequence)`` of its F_LAST record (what it

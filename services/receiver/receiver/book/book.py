@@ -6,21 +6,24 @@ A record that breaks a rule raises :class:`SkippedRecord` and leaves the book un
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
-from databento_dbn import UNDEF_PRICE, Side
 from sortedcontainers import SortedDict
 
 from receiver.book.accounting import SkipReason
 from receiver.book.crossing import Crossing
 from receiver.book.level import PriceLevel
 
-BID = ord(str(Side.BID))
-ASK = ord(str(Side.ASK))
+# The DBN codes are written out as literals (a test checks them against databento_dbn's), so that the compiled
+# hot path (see the receiver's setup.py) inlines them as constants.
+BID: Final = ord("B")
+ASK: Final = ord("A")
 SIDES = frozenset((BID, ASK))
-NO_BID = -(2**63)
+UNDEF_PRICE: Final = 2**63 - 1
+"""DBN's undefined price."""
+NO_BID: Final = -(2**63)
 """Best bid price of an empty bid side: below every price."""
-NO_ASK = UNDEF_PRICE
+NO_ASK: Final = UNDEF_PRICE
 """Best ask price of an empty ask side: above every price."""
 
 

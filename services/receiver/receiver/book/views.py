@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from itertools import islice
+from typing import Final
 
 import msgspec
 
@@ -16,7 +17,7 @@ from receiver.book.book import ASK, BID, OrderBook
 from receiver.book.level import PriceLevel
 from receiver.book.market import Market
 
-PRICE_SCALE = 1_000_000_000
+PRICE_SCALE: Final = 1_000_000_000
 
 
 def format_price(raw: int) -> str:
