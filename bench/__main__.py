@@ -43,6 +43,12 @@ def main() -> None:
         default=1_000_000,
         help="records per replay with JSON output (default 1,000,000)",
     )
+    parser.add_argument(
+        "--json-runs",
+        type=int,
+        default=5,
+        help="runs of the JSON-output replay (default 5: short runs, so more of them steady the median)",
+    )
     parser.add_argument("--workloads", default="clx5,demo", help="comma-separated: clx5, demo")
     parser.add_argument(
         "--sections", default="parts,e2e,reads,memory", help="comma-separated: parts, e2e, reads, memory"
@@ -65,7 +71,7 @@ def main() -> None:
             for output_enabled in (False, True):
                 # the JSON-on replay is far slower: a shorter workload of the same records measures its rate
                 source = workload(name, args.json_records, clx5) if output_enabled else path
-                fig, rss = end_to_end(source, output_enabled, args.runs)
+                fig, rss = end_to_end(source, output_enabled, args.json_runs if output_enabled else args.runs)
                 rows.append((name, fig))
                 summary.setdefault(name, {})[f"receiver_peak_rss_mb_output_{output_enabled}"] = rss
                 rows.append((name, figure(f"receiver peak RSS ({fig.name})", "MB", [rss])))
