@@ -171,7 +171,7 @@ class EventCapturer:
     def _put(self, books: list[OrderBook], side: int, last: Side, price: int, size: int, count: int) -> Side:
         """The side with its level at ``price`` now of this size and count: replaced, or put in its place."""
         levels, prices = last
-        level = self._levels.get((price, size, count)) or self._new_level(price, size, count)
+        level = self._level(price, size, count)
         if price in prices:
             levels = levels.copy()
             levels[prices.index(price)] = level
@@ -219,7 +219,7 @@ class EventCapturer:
             return
         price = max(found) if side == BID else min(found)
         size, count = _summed(books, side, price) or (0, 0)
-        levels.append(self._levels.get((price, size, count)) or self._new_level(price, size, count))
+        levels.append(self._level(price, size, count))
         prices.append(price)
 
     def _watch(self, books: list[OrderBook], side: int, prices: list[int]) -> None:
@@ -248,16 +248,15 @@ class EventCapturer:
                     book.asks_touched = None
         for price in touched:
             summed = _summed(books, side, price)
-            last = (
-                self._removed(books, side, last, price)
-                if summed is None
-                else self._put(books, side, last, price, *summed)
-            )
+            if summed is None:
+                last = self._removed(books, side, last, price)
+            else:
+                size, count = summed
+                last = self._put(books, side, last, price, size, count)
         return last
 
     def _read(self, books: list[OrderBook], side: int) -> Side:
         """Read one side's top levels and watch them: reset the books' notes, set their watch limit."""
-        cached, new = self._levels.get, self._new_level
         levels: list[msgspec.Raw] = []
         prices: list[int] = []
         if len(books) == 1:  # the hottest read: one pass, no intermediate list of levels
@@ -265,11 +264,11 @@ class EventCapturer:
             for price in best_prices(books[0], side, self.depth):
                 level = by_price[price]
                 size, count = level.size, len(level.orders)
-                levels.append(cached((price, size, count)) or new(price, size, count))
+                levels.append(self._level(price, size, count))
                 prices.append(price)
         else:
             for price, size, count in merged_raw_levels(books, side, self.depth):
-                levels.append(cached((price, size, count)) or new(price, size, count))
+                levels.append(self._level(price, size, count))
                 prices.append(price)
         for book in books:
             if side == BID:
@@ -279,14 +278,18 @@ class EventCapturer:
         self._watch(books, side, prices)
         return levels, prices
 
-    def _new_level(self, price: int, size: int, count: int) -> msgspec.Raw:
-        if len(self._levels) >= LEVEL_CACHE_LIMIT:
-            self._levels.clear()
-            self._price_texts.clear()
-        text = self._price_texts.get(price)
-        if text is None:  # a price comes back with many sizes: its text is made once
-            text = self._price_texts[price] = format_price(price)
-        level = self._levels[price, size, count] = encode_level(EventLevel(text, size, count))
+    def _level(self, price: int, size: int, count: int) -> msgspec.Raw:
+        """The JSON text of a level: made once per (price, size, count), then found in the cache."""
+        key = (price, size, count)
+        level = self._levels.get(key)
+        if level is None:
+            if len(self._levels) >= LEVEL_CACHE_LIMIT:
+                self._levels.clear()
+                self._price_texts.clear()
+            text = self._price_texts.get(price)
+            if text is None:  # a price comes back with many sizes: its text is made once
+                text = self._price_texts[price] = format_price(price)
+            level = self._levels[key] = encode_level(EventLevel(text, size, count))
         return level
 
 
