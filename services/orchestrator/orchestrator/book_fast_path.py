@@ -20,12 +20,11 @@ from orchestrator.api.routes import MAX_BOOK_DEPTH, book_query, read_book
 from orchestrator.clients import ServiceRefused, ServiceUnavailable
 
 BOOK_PATH = "/api/order-book"
-
-
 QUERY_FIELDS = frozenset(("depth", "instrument_id", "publisher_id", "per_publisher"))
 
 
 def _natural(value: str) -> int | None:
+    """A plain decimal number (ASCII digits only, as FastAPI takes it), else None."""
     return int(value) if value.isascii() and value.isdigit() else None
 
 
