@@ -24,7 +24,7 @@ QUERY_FIELDS = frozenset(("depth", "instrument_id", "publisher_id", "per_publish
 
 
 def _natural(value: str) -> int | None:
-    """A plain decimal number (ASCII digits only, as FastAPI takes it), else None."""
+    """A plain decimal number (ASCII digits only), else None: anything else is left to the route."""
     return int(value) if value.isascii() and value.isdigit() else None
 
 
