@@ -25,7 +25,7 @@ def replay_file(path: Path, depth: int, events_out: IO[bytes] | None = None, pro
     total = mbo_file.count_records()  # also refuses a file cut short
     with tqdm(total=total, unit="rec", unit_scale=True, disable=not progress, desc=path.name) as bar:
         for records in mbo_file.batches(RECORDS_PER_BATCH):
-            apply_records(market, records, capturer.capture if capturer is not None else None)
+            apply_records(market, records, capturer)
             if capturer is not None and events_out is not None:
                 events_out.write(encode_lines(capturer.take()))
             bar.update(len(records))

@@ -19,6 +19,7 @@ from obm_shared.records import MBO_RTYPE, MboRecord, records_to_array
 from receiver.book.adapter import apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market
+from tests.unit.observers import CallbackObserver
 
 INSTRUMENT = 7
 PRICES = [9_750_000_000, 10_000_000_000, 10_250_000_000]
@@ -369,5 +370,5 @@ def test_crossing_state_matches_best_prices_after_each_event(batches: list[list[
         checked += 1
 
     for batch in batches:
-        apply_records(market, records_to_array(batch), observer)
+        apply_records(market, records_to_array(batch), CallbackObserver(observer))
     assert checked == market.accounting.events

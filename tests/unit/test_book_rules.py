@@ -19,6 +19,7 @@ from receiver.book.adapter import apply_records
 from receiver.book.book import ASK, BID, NO_ASK, OrderBook
 from receiver.book.market import Market
 from receiver.book.views import BookView, book_view, format_price, level_orders, queue_position
+from tests.unit.observers import CallbackObserver
 
 INSTRUMENT = 1
 PUBLISHER = 1
@@ -79,7 +80,7 @@ def clear(**kwargs) -> MboRecord:
 
 
 def apply(market: Market, *records: MboRecord, on_event=None) -> Market:
-    apply_records(market, records_to_array(records), on_event)
+    apply_records(market, records_to_array(records), CallbackObserver(on_event) if on_event else None)
     return market
 
 

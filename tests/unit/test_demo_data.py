@@ -19,6 +19,7 @@ from receiver.book.views import book_view, format_price
 from sender import demo_data
 from sender.dbn_file import instrument_symbols, open_mbo_file
 from sender.demo_data import DEMO_INSTRUMENTS, demo_records, write_demo_file
+from tests.unit.observers import CallbackObserver
 
 RECORDS = 20_000
 SEED = 7
@@ -111,7 +112,7 @@ def test_the_book_replays_every_record_and_never_locks_or_crosses(demo_file: Pat
                 bad_events.append((market.symbol(book.instrument_id), publisher_id, ts_recv))
 
     for batch in mbo_file.batches(4096):
-        apply_records(market, batch, check)
+        apply_records(market, batch, CallbackObserver(check))
     accounting = market.accounting
     assert not accounting.skipped, f"skipped records: {dict(accounting.skipped)}"
     assert accounting.balanced and accounting.records == RECORDS

@@ -17,6 +17,7 @@ from receiver.book.market import Market
 from receiver.book.views import LevelView, book_view
 from receiver.event_lines import EventCapturer, EventLevel, EventLine, encode_level, encode_lines
 from sender.dbn_file import open_mbo_file
+from tests.unit.observers import CallbackObserver
 from tests.unit.test_book_properties import PROPERTY_SETTINGS, batched_sequences
 
 
@@ -37,7 +38,8 @@ def replay_checking_every_event(market: Market, batches: list[MboArray], depth: 
     def check(book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
         nonlocal events
         events += 1
-        line = capturer.capture(book, ts_event, ts_recv, sequence)
+        capturer.on_event(book, ts_event, ts_recv, sequence)
+        (line,) = capturer.take()
         fresh = book_view(market, book.instrument_id, None, depth)
         where = f"event {events} (sequence {sequence}, instrument {book.instrument_id})"
         assert as_rows(decoded(line.bids)) == as_rows(fresh.bids), f"{where}: stale bids"
@@ -47,7 +49,7 @@ def replay_checking_every_event(market: Market, batches: list[MboArray], depth: 
         assert line.best_ask == (line.asks[0] if line.asks else None)
 
     for batch in batches:
-        apply_records(market, batch, check)
+        apply_records(market, batch, CallbackObserver(check))
     return events
 
 

@@ -16,6 +16,7 @@ from receiver.book.book import OrderBook
 from receiver.book.market import Market
 from receiver.book.views import BookView, LevelView, book_view, market_views
 from sender.dbn_file import open_mbo_file
+from tests.unit.observers import CallbackObserver
 
 pytestmark = pytest.mark.realdata
 
@@ -234,5 +235,5 @@ def test_crossing_after_every_event_matches_the_resting_prices(request: pytest.F
         crossed_events += any(want)
 
     for batch in open_mbo_file(path).batches(8_192):
-        apply_records(market, batch, check)
+        apply_records(market, batch, CallbackObserver(check))
     assert crossed_events > 0, "no crossed or locked event: the check proved nothing"

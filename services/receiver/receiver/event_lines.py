@@ -27,6 +27,7 @@ from typing import Final
 
 import msgspec
 
+from receiver.book.adapter import EventObserver
 from receiver.book.book import ASK, BID, NO_ASK, NO_BID, OrderBook
 from receiver.book.market import Market
 from receiver.book.views import best_prices, format_price, merged_raw_levels
@@ -90,7 +91,7 @@ class _Instrument:
         self.symbol = market.symbol(instrument_id)  # named by the stream's metadata, which comes first
 
 
-class EventCapturer:
+class EventCapturer(EventObserver):
     """Captures the :class:`EventLine` of each event of one market, top ``depth`` levels per side."""
 
     def __init__(self, market: Market, depth: int) -> None:
@@ -101,8 +102,8 @@ class EventCapturer:
         self._price_texts: dict[int, str] = {}
         self._captured: list[EventLine] = []
 
-    def capture(self, book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> EventLine:
-        """The instrument's consolidated top levels after an event on ``book``; also kept for :meth:`take`."""
+    def on_event(self, book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
+        """Capture the instrument's consolidated top levels after an event on ``book``, for :meth:`take`."""
         instrument_id = book.instrument_id
         instrument = self._instruments.get(instrument_id)
         if instrument is None:
@@ -146,7 +147,6 @@ class EventCapturer:
             orders,
         )
         self._captured.append(line)
-        return line
 
     def take(self) -> list[EventLine]:
         """The lines captured since the last take, oldest first."""

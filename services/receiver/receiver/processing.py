@@ -114,8 +114,7 @@ class Run:
         self.trades.record(records)
 
     async def _apply_slice(self, records: MboArray) -> None:
-        on_event = self.capturer.capture if self.event_log is not None else None
-        apply_records(self.market, records, on_event)
+        apply_records(self.market, records, self.capturer if self.event_log is not None else None)
         self.version += 1
         if self.event_log is not None and (lines := self.capturer.take()):
             await self.event_log.put(lines)

@@ -7,10 +7,10 @@ record. Event boundaries (F_LAST) are where crossing state is evaluated and obse
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Final
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 from obm_shared.records import MboArray
 from receiver.book.accounting import SkipReason
@@ -29,12 +29,20 @@ F_LAST: Final = 1 << 7
 F_TOB: Final = 1 << 6
 F_MAYBE_BAD_BOOK: Final = 1 << 2
 
-EventObserver = Callable[[OrderBook, int, int, int], object]
-"""Called after each complete event as ``(book, ts_event, ts_recv, sequence)`` of its F_LAST record (what it
-returns is ignored)."""
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class EventObserver:
+    """Told of each complete event while records are applied: subclass it and override :meth:`on_event`.
+
+    A class, not a callable, so that the compiled hot path calls a compiled observer natively, its ints
+    unboxed (0.2 us an event less than a call through Python's calling convention, on the demo)."""
+
+    def on_event(self, book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
+        """Called after the event's F_LAST record, with the book it ended on and the record's fields."""
+        raise NotImplementedError
 
 
-def apply_records(market: Market, records: MboArray, on_event: EventObserver | None = None) -> None:
+def apply_records(market: Market, records: MboArray, observer: EventObserver | None = None) -> None:
     """Apply every record in order, counting each one in ``market.accounting``."""
     accounting = market.accounting
     skipped = accounting.skipped
@@ -46,22 +54,26 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
     shared: OrderBook | None = None
     end_event = market.end_event
     event_rows = np.flatnonzero(records["flags"] & F_LAST)
-    if on_event is not None:  # the observer's extra fields, for event rows only
-        event_fields = zip(records["ts_event"][event_rows].tolist(), records["sequence"][event_rows].tolist())
+    next_event = 0  # the observer's index into its extra fields
+    if observer is not None:  # the observer's extra fields, for event rows only
+        event_ts: list[int] = records["ts_event"][event_rows].tolist()
+        event_sequences: list[int] = records["sequence"][event_rows].tolist()
 
-    # one int per record says which book it is for: (instrument_id << 16) | publisher_id
+    # one int per record says which book it is for: (instrument_id << 16) | publisher_id. The columns are
+    # indexed, not zipped: a zip makes a tuple per record (0.1 us of the 0.75 a record applying takes)
     book_keys = (records["instrument_id"].astype(np.int64) << 16) | records["publisher_id"]
-    columns = zip(
-        book_keys.tolist(),
-        records["action"].view(np.uint8).tolist(),
-        records["side"].view(np.uint8).tolist(),
-        records["order_id"].tolist(),
-        records["price"].tolist(),
-        records["size"].tolist(),
-        records["flags"].tolist(),
-        records["ts_recv"].tolist(),
-    )
-    for key, action, side, order_id, price, size, flags, ts_recv in columns:
+    keys: list[int] = book_keys.tolist()
+    actions: list[int] = records["action"].view(np.uint8).tolist()
+    sides: list[int] = records["side"].view(np.uint8).tolist()
+    order_ids: list[int] = records["order_id"].tolist()
+    prices: list[int] = records["price"].tolist()
+    sizes: list[int] = records["size"].tolist()
+    all_flags: list[int] = records["flags"].tolist()
+    all_ts_recv: list[int] = records["ts_recv"].tolist()
+    for row in range(len(keys)):
+        key = keys[row]
+        action = actions[row]
+        flags = all_flags[row]
         if key != book_key:
             if shared is not None and shared.best_changed:  # an event went on to another book: see below
                 market.share_best_change(shared)
@@ -80,13 +92,13 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
         try:
             if action == ADD:
                 if flags & F_TOB:
-                    book.replace_top_of_book(side, price, size)
+                    book.replace_top_of_book(sides[row], prices[row], sizes[row])
                 else:
-                    book.add(order_id, side, price, size)
+                    book.add(order_ids[row], sides[row], prices[row], sizes[row])
             elif action == CANCEL:
-                book.cancel(order_id, side, size)
+                book.cancel(order_ids[row], sides[row], sizes[row])
             elif action == MODIFY:
-                if book.modify(order_id, side, price, size):
+                if book.modify(order_ids[row], sides[row], prices[row], sizes[row]):
                     as_add += 1
             elif action == CLEAR:
                 book.clear()
@@ -109,10 +121,10 @@ def apply_records(market: Market, records: MboArray, on_event: EventObserver | N
                     or book.best_bid_price >= book.best_ask_price
                     or book.crossing.since_ns is not None
                 ):
-                    end_event(book, ts_recv)
-            if on_event is not None:
-                ts_event, sequence = next(event_fields)
-                on_event(book, ts_event, ts_recv, sequence)
+                    end_event(book, all_ts_recv[row])
+            if observer is not None:
+                observer.on_event(book, event_ts[next_event], all_ts_recv[row], event_sequences[next_event])
+                next_event += 1
     # the next call may end the event on another publisher's book
     if shared is not None and shared.best_changed:
         market.share_best_change(shared)
