@@ -1,8 +1,9 @@
 """Build of the receiver. ``RECEIVER_COMPILE=1`` compiles its hot path with mypyc (the same Python source, as C).
 
 Compiled: the order book and the per-event lines, where the receiver spends its time per record (compiled,
-book apply plus event capture take 15-25% less CPU; see ``make bench``). Every other module, and the whole package when the variable is unset (an editable install,
-where an edited source must run as it reads), stays plain Python.
+book apply plus event capture take about a third less CPU; see ``make bench``). Every other module, and the
+whole package when the variable is unset (an editable install, where an edited source must run as it reads),
+stays plain Python.
 """
 
 import os
