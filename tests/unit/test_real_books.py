@@ -17,6 +17,7 @@ from receiver.book.market import Market
 from receiver.book.views import BookView, LevelView, book_view, market_views
 from sender.dbn_file import open_mbo_file
 from tests.unit.observers import CallbackObserver
+from tests.unit.test_book_properties import expected_crossing
 
 pytestmark = pytest.mark.realdata
 
@@ -203,13 +204,6 @@ def test_batch_size_does_not_change_the_final_books(request: pytest.FixtureReque
 # --- crossing after every event -----------------------------------------------------------------------------
 
 
-def crossed_and_locked(bid_prices: list[int], ask_prices: list[int]) -> tuple[bool, bool]:
-    """(crossed, locked) from the prices resting on each side."""
-    if not bid_prices or not ask_prices:
-        return False, False
-    return max(bid_prices) > min(ask_prices), max(bid_prices) == min(ask_prices)
-
-
 @pytest.mark.parametrize("name", ["clx5", "dbeq"])
 def test_crossing_after_every_event_matches_the_resting_prices(request: pytest.FixtureRequest, name: str):
     """Crossing is only re-evaluated after events that move best prices; read after each event, it must
@@ -224,10 +218,10 @@ def test_crossing_after_every_event_matches_the_resting_prices(request: pytest.F
         books = market.instrument_books(book.instrument_id)
         where = f"{path.name}, sequence {sequence}"
         own = market.crossing(book.instrument_id, book.publisher_id)
-        want = crossed_and_locked(list(book.bids), list(book.asks))
+        want = expected_crossing(list(book.bids), list(book.asks))
         assert (own.crossed, own.locked) == want, f"{where}: publisher {book.publisher_id} (crossed, locked)"
         consolidated = market.crossing(book.instrument_id, None)
-        want = crossed_and_locked(
+        want = expected_crossing(
             [price for sibling in books for price in sibling.bids],
             [price for sibling in books for price in sibling.asks],
         )
