@@ -17,9 +17,6 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-MBO_RTYPE = 0xA0
-"""DBN rtype of an MBO record."""
-
 MBO_RECORD_SIZE = 56
 """Bytes per MBO record on the wire (DBN layout)."""
 

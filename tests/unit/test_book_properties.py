@@ -15,7 +15,8 @@ from databento_dbn import F_LAST, F_MAYBE_BAD_BOOK, UNDEF_PRICE, Action, Side
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from obm_shared.records import MBO_RTYPE, MboRecord, records_to_array
+from obm_shared.dbn import MBO_RTYPE
+from obm_shared.records import MboRecord, records_to_array
 from receiver.book.adapter import apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market

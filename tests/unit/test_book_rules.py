@@ -12,7 +12,8 @@ from decimal import Decimal
 import pytest
 from databento_dbn import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, F_TOB, UNDEF_PRICE, Action, Side
 
-from obm_shared.records import MBO_RTYPE, MboRecord, records_to_array
+from obm_shared.dbn import MBO_RTYPE
+from obm_shared.records import MboRecord, records_to_array
 from receiver.book import adapter
 from receiver.book.accounting import SkipReason
 from receiver.book.adapter import apply_records

@@ -41,10 +41,10 @@ from obm_shared.messages import (
     StreamError,
     StreamMetadata,
 )
+from obm_shared.dbn import MBO_RTYPE
 from obm_shared.records import (
     MBO_DTYPE,
     MBO_RECORD_SIZE,
-    MBO_RTYPE,
     MboArray,
     MboRecord,
     array_to_records,

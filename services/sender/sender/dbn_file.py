@@ -21,7 +21,8 @@ import zstandard
 from databento_dbn import DBNError, Metadata, Schema, VersionUpgradePolicy
 
 from obm_shared.messages import StreamMetadata
-from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE, MBO_RTYPE, MboArray
+from obm_shared.dbn import MBO_RTYPE
+from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE, MboArray
 
 ZSTD_SUFFIX = ".zst"
 DBN_MAGIC = b"DBN"
