@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.measure import Figure, rate
+from obm_shared.dbn_file import open_mbo_file
 from obm_shared.framing import FrameDecoder, FrameEncoder, StreamValidator
 from obm_shared.messages import PROTOCOL_VERSION, Handshake, RecordBatch
 from receiver.book.adapter import apply_records
 from receiver.book.market import Market
-from sender.dbn_file import open_mbo_file
 
 RECORDS_PER_BATCH = 16_384
 DECODE_CHUNK_BYTES = 1 << 20

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import msgspec
 
+from obm_shared.dbn_file import DbnFileError
 from orderbook_cli.replay import replay_document, replay_file
-from sender.dbn_file import DbnFileError
 from sender.demo_data import write_demo_file
 
 

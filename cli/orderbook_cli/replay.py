@@ -8,11 +8,11 @@ from typing import IO
 import msgspec
 from tqdm import tqdm
 
+from obm_shared.dbn_file import open_mbo_file
 from receiver.book.adapter import apply_records
 from receiver.book.market import Market
 from receiver.book.views import market_views
 from receiver.event_lines import EventCapturer, encode_lines
-from sender.dbn_file import open_mbo_file
 
 RECORDS_PER_BATCH = 65_536
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from obm_shared.dbn_file import DbnFileError, MboFile, open_mbo_file
 from obm_shared.records import MBO_DTYPE, MboRecord, array_to_records
-from sender.dbn_file import DbnFileError, MboFile, open_mbo_file
 
 # (file, DBN version) of the official two-record MBO fixtures
 MBO_FIXTURES = [

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from databento_dbn import F_LAST, F_SNAPSHOT, UNDEF_PRICE, Action, Side
 
+from obm_shared.dbn_file import instrument_symbols, open_mbo_file
 from obm_shared.records import MBO_DTYPE, MboArray
 from receiver.book.adapter import apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market
 from receiver.book.views import book_view, format_price
 from sender import demo_data
-from sender.dbn_file import instrument_symbols, open_mbo_file
 from sender.demo_data import DEMO_INSTRUMENTS, demo_records, write_demo_file
 from tests.unit.observers import CallbackObserver
 

@@ -10,13 +10,13 @@ import msgspec
 import pytest
 from hypothesis import given
 
+from obm_shared.dbn_file import open_mbo_file
 from obm_shared.records import MboArray, records_to_array
 from receiver.book.adapter import apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market
 from receiver.book.views import LevelView, book_view
 from receiver.event_lines import EventCapturer, EventLevel, EventLine, encode_level, encode_lines
-from sender.dbn_file import open_mbo_file
 from tests.unit.observers import CallbackObserver
 from tests.unit.test_book_properties import PROPERTY_SETTINGS, batched_sequences
 

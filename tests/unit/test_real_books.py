@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from obm_shared.dbn_file import open_mbo_file
 from receiver.book.adapter import apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market
 from receiver.book.views import BookView, LevelView, book_view, market_views
-from sender.dbn_file import open_mbo_file
 from tests.unit.observers import CallbackObserver
 from tests.unit.test_book_properties import expected_crossing
 

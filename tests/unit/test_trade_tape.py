@@ -7,8 +7,8 @@ from pathlib import Path
 import databento as db
 import pytest
 
+from obm_shared.dbn_file import open_mbo_file
 from receiver.trade_tape import TradeTape
-from sender.dbn_file import open_mbo_file
 
 
 def test_the_tape_holds_the_newest_trades_of_a_real_file_across_batches(clx5: Path) -> None:

@@ -18,6 +18,8 @@ from databento_dbn import Action, Side
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from obm_shared.dbn import MBO_RTYPE
+from obm_shared.dbn_file import open_mbo_file
 from obm_shared.framing import (
     DEFAULT_MAX_FRAME_BYTES,
     HEADER_SIZE,
@@ -41,7 +43,6 @@ from obm_shared.messages import (
     StreamError,
     StreamMetadata,
 )
-from obm_shared.dbn import MBO_RTYPE
 from obm_shared.records import (
     MBO_DTYPE,
     MBO_RECORD_SIZE,
@@ -50,7 +51,6 @@ from obm_shared.records import (
     array_to_records,
     records_to_array,
 )
-from sender.dbn_file import open_mbo_file
 
 METADATA = StreamMetadata(
     source="unit.dbn",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import msgspec
 
-from sender.dbn_file import DbnFileError, open_mbo_file
+from obm_shared.dbn_file import DbnFileError, open_mbo_file
 
 DBN_SUFFIXES = (".dbn", ".dbn.zst")
 

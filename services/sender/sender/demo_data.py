@@ -45,8 +45,8 @@ from databento_dbn import (
 from databento_dbn.metadata import MappingInterval
 
 from obm_shared.dbn import MBO_RTYPE
+from obm_shared.dbn_file import ZSTD_SUFFIX
 from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE, MboArray
-from sender.dbn_file import ZSTD_SUFFIX
 
 DEFAULT_RECORDS = 200_000
 DEFAULT_SEED = 20240508

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from obm_shared.dbn_file import DbnFileError, open_mbo_file
 from obm_shared.framing import FrameEncoder
 from obm_shared.messages import PROTOCOL_VERSION, EndOfStream, Handshake, RecordBatch, StreamError
 from sender.catalog import FileInfo
 from sender.core.config import Settings
-from sender.dbn_file import DbnFileError, open_mbo_file
 from sender.pacing import Pacer
 
 logger = logging.getLogger("sender.streamer")

@@ -20,8 +20,8 @@ import numpy as np
 import zstandard
 from databento_dbn import DBNError, Metadata, Schema, VersionUpgradePolicy
 
-from obm_shared.messages import StreamMetadata
 from obm_shared.dbn import MBO_RTYPE
+from obm_shared.messages import StreamMetadata
 from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE, MboArray
 
 ZSTD_SUFFIX = ".zst"
