@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import ipaddress
+from typing import Any, Literal
 
 import uvicorn
-from pydantic_settings import BaseSettings
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from obm_shared.logs import configure_logging
 
@@ -15,17 +17,43 @@ class ServiceSettings(BaseSettings):
 
     Every setting has a documented default; see the README's configuration table."""
 
-    host: str = "0.0.0.0"
-    """Interface the service listens on."""
+    model_config = SettingsConfigDict(populate_by_name=True)
+
+    host: str = "127.0.0.1"
+    """Interface the service listens on; beyond loopback only with ``OBM_API_TOKEN`` set."""
     http_port: int
     log_level: str = "INFO"
     access_log: bool = False
     """Log every HTTP request (off by default: the UI polls several times a second)."""
+    api_token: SecretStr | None = Field(None, validation_alias="OBM_API_TOKEN", min_length=16)
+    """The secret shared by the services: state-changing requests need it as a bearer token when set."""
+    read_auth: Literal["open", "token"] = Field("open", validation_alias="OBM_READ_AUTH")
+    """``token`` protects reads and the live feed too."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: ServiceSettings) -> None:
+    """Refuse to listen beyond loopback without a token: anyone who reached the port could change state."""
+    if settings.api_token is None and not is_loopback(settings.host):
+        raise SystemExit(
+            f"refusing to listen on {settings.host} without OBM_API_TOKEN: set a token of at least 16"
+            " characters (make up writes one to .env), or listen on 127.0.0.1"
+        )
 
 
 def serve(service: str, app: Any, settings: ServiceSettings, **uvicorn_options: Any) -> None:
     """Log as JSON lines naming ``service``, then run ``app`` with uvicorn until SIGTERM or Ctrl-C."""
     configure_logging(service, settings.log_level)
+    check_exposure(settings)
     uvicorn.run(
         app,
         host=settings.host,
