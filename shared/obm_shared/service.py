@@ -25,9 +25,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     access_log: bool = False
     """Log every HTTP request (off by default: the UI polls several times a second)."""
-    api_token: SecretStr | None = Field(None, validation_alias="OBM_API_TOKEN", min_length=16)
+    api_token: SecretStr | None = Field(default=None, validation_alias="OBM_API_TOKEN", min_length=16)
     """The secret shared by the services: state-changing requests need it as a bearer token when set."""
-    read_auth: Literal["open", "token"] = Field("open", validation_alias="OBM_READ_AUTH")
+    read_auth: Literal["open", "token"] = Field(default="open", validation_alias="OBM_READ_AUTH")
     """``token`` protects reads and the live feed too."""
 
 
