@@ -2,7 +2,8 @@
 
 Actions and sides are the ASCII codes of DBN's one-character fields (``ord("A")``), the form the record
 arrays give them in; ``*_CODE`` are the same as the one-byte strings a NumPy ``S1`` column compares with.
-Literals rather than ``databento_dbn`` lookups so that the receiver's compiled hot path inlines them;
+Number literals rather than ``databento_dbn`` lookups or ``ord("A")`` so that the receiver's compiled hot path
+inlines them (mypyc inlines another module's ``Final`` only when mypy can fold its value, and a call it cannot);
 ``tests/unit/test_dbn_codes.py`` checks each one against ``databento_dbn``.
 """
 
@@ -10,20 +11,20 @@ from __future__ import annotations
 
 from typing import Final
 
-ADD: Final = ord("A")
-CANCEL: Final = ord("C")
-MODIFY: Final = ord("M")
-CLEAR: Final = ord("R")
-TRADE: Final = ord("T")
-FILL: Final = ord("F")
-NO_ACTION: Final = ord("N")
+ADD: Final = 65  # "A"
+CANCEL: Final = 67  # "C"
+MODIFY: Final = 77  # "M"
+CLEAR: Final = 82  # "R"
+TRADE: Final = 84  # "T"
+FILL: Final = 70  # "F"
+NO_ACTION: Final = 78  # "N"
 
 CLEAR_CODE: Final = b"R"
 TRADE_CODE: Final = b"T"
 
-BID: Final = ord("B")
-ASK: Final = ord("A")
-NO_SIDE: Final = ord("N")
+BID: Final = 66  # "B"
+ASK: Final = 65  # "A"
+NO_SIDE: Final = 78  # "N"
 
 F_LAST: Final = 1 << 7
 """Last record of an event for one instrument: the book is consistent after it."""
