@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from databento_dbn import F_LAST, UNDEF_PRICE, Action, Side
 
+from demo_market.writer import write_demo_file
 from obm_shared.dbn_file import open_mbo_file
 from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE
-from sender.demo_data import write_demo_file
 
 SCRATCH = Path(__file__).resolve().parent / "scratch"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import msgspec
 
+from demo_market.writer import DEFAULT_RECORDS, DEFAULT_SEED, write_demo_file
 from obm_shared.dbn_file import DbnFileError
 from orderbook_cli.replay import replay_document, replay_file
-from sender.demo_data import write_demo_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,8 +25,10 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo-data", help="write the deterministic demo MBO file")
     demo.add_argument("out", type=Path, help="output path (.dbn, or .dbn.zst for zstd)")
-    demo.add_argument("--records", type=int, default=200_000, help="number of records (default 200000)")
-    demo.add_argument("--seed", type=int, default=20240508, help="random seed (default 20240508)")
+    demo.add_argument(
+        "--records", type=int, default=DEFAULT_RECORDS, help="number of records (default %(default)s)"
+    )
+    demo.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default %(default)s)")
     return parser
 
 

@@ -29,7 +29,7 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Receiver, sender and orchestrator on free loopback ports; the real data folder linked in as ``real/``."""
-    from sender.demo_data import write_demo_file
+    from demo_market.writer import write_demo_file
 
     root = tmp_path_factory.mktemp("stack")
     data_dir, output_dir, logs_dir = root / "data", root / "output", root / "logs"

@@ -1,4 +1,4 @@
-"""The offline CLI: `orderbook replay FILE [--events OUT.jsonl]` on a real file."""
+"""The offline CLI: `orderbook replay FILE [--events OUT.jsonl]` on a real file, and `orderbook demo-data OUT`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from orderbook_cli.main import main
+from demo_market.writer import DEFAULT_SEED, write_demo_file
+from orderbook_cli.main import _parser, main
+from sender.core.config import Settings
 
 
 @pytest.mark.realdata
@@ -34,3 +36,16 @@ def test_replay_prints_the_final_books_and_writes_a_line_per_event(
 
 def rows(levels: list[dict[str, object]]) -> list[tuple[object, object, object]]:
     return [(level["price"], level["size"], level["count"]) for level in levels]
+
+
+def test_demo_data_writes_the_generators_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, expected = tmp_path / "demo.mbo.dbn.zst", tmp_path / "expected.mbo.dbn.zst"
+    main(["demo-data", str(out), "--records", "1000", "--seed", "7"])
+    write_demo_file(expected, records=1000, seed=7)
+    assert out.read_bytes() == expected.read_bytes()
+    assert f"wrote 1000 records to {out}" in capsys.readouterr().err
+
+
+def test_demo_data_by_default_writes_the_file_the_sender_seeds() -> None:
+    args = _parser().parse_args(["demo-data", "demo.mbo.dbn"])
+    assert (args.records, args.seed) == (Settings.model_fields["demo_records"].default, DEFAULT_SEED)

@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 from databento_dbn import F_LAST, F_SNAPSHOT, UNDEF_PRICE, Action, Side
 
+from demo_market import writer
+from demo_market.instruments import DEMO_INSTRUMENTS
+from demo_market.writer import demo_records, write_demo_file
 from obm_shared.dbn_file import instrument_symbols, open_mbo_file
 from obm_shared.records import MBO_DTYPE, MboArray
 from receiver.book.adapter import apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market
 from receiver.book.views import book_view, format_price
-from sender import demo_data
-from sender.demo_data import DEMO_INSTRUMENTS, demo_records, write_demo_file
 from tests.unit.observers import CallbackObserver
 
 RECORDS = 20_000
@@ -87,7 +88,7 @@ def test_chunk_size_does_not_change_the_records(
     demo_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Events, timestamps and sequences carry across chunk boundaries (997 splits many events)."""
-    monkeypatch.setattr(demo_data, "CHUNK_RECORDS", 997)
+    monkeypatch.setattr(writer, "CHUNK_RECORDS", 997)
     path = tmp_path / "small_chunks.dbn"
     write_demo_file(path, RECORDS, SEED)
     assert path.read_bytes() == demo_file.read_bytes()

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from orchestrator.clients import ServiceClient
+
+
+class Probed(Protocol):
+    """A service whose health can be asked (a :class:`~orchestrator.clients.ServiceClient`)."""
+
+    name: str
+
+    async def probe(self) -> dict[str, object]: ...
 
 
 async def start_replay(
@@ -19,7 +27,9 @@ async def start_replay(
 ) -> dict[str, Any]:
     """Prepare the receiver, then start the sender; returns at once with the ids of the run.
 
-    The order removes the race: the receiver has a fresh, ready run before the first byte is sent.
+    ``run_id`` is the receiver's run, the one its books and event lines carry; ``sender_run_id`` names the
+    sender's side of it. The order removes the race: the receiver has a fresh, ready run before the first
+    byte is sent.
     """
     prepared = await receiver.request("POST", "/start-processing")
     body: dict[str, Any] = {
@@ -30,16 +40,15 @@ async def start_replay(
     }
     started = await sender.request("POST", "/start-streaming", json=body)
     return {
-        "run_id": uuid.uuid4().hex[:12],
+        "run_id": prepared["run_id"],
         "file": started["file"],
         "speed": speed,
         "records_total": started["records_total"],
         "sender_run_id": started["run_id"],
-        "receiver_run_id": prepared["run_id"],
     }
 
 
-async def services_status(clients: list[ServiceClient], started_at: float) -> dict[str, Any]:
+async def services_status(clients: Sequence[Probed], started_at: float) -> dict[str, Any]:
     """Each service's /status, reachable or not, with latency, probed concurrently."""
     probes = await asyncio.gather(*(client.probe() for client in clients))
     return {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from demo_market.writer import write_demo_file
 from obm_shared.logs import configure_logging
 from sender.core.config import get_settings
-from sender.demo_data import write_demo_file
 
 logger = logging.getLogger("sender.seed")
 

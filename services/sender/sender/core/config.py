@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from demo_market.writer import DEFAULT_RECORDS
+
 
 class Settings(BaseSettings):
     """Every setting has a documented default; see the README's configuration table."""
@@ -19,7 +21,7 @@ class Settings(BaseSettings):
     """Folder of DBN files that may be streamed (searched recursively); nothing outside it is served."""
     default_file: str = "demo/demo.mbo.dbn"
     """File streamed when a request names none (relative to ``data_dir``)."""
-    demo_records: int = 200_000
+    demo_records: int = DEFAULT_RECORDS
     """Size of the demo file that ``python -m sender.seed`` writes into an empty data folder."""
     receiver_host: str = "127.0.0.1"
     receiver_port: int = 9000
