@@ -9,7 +9,9 @@ export class LiveFeed {
   constructor(render, onConnection) {
     this.render = render;
     this.onConnection = onConnection;
-    this.subscription = { instrument_id: null, publisher_id: null, depth: 20 };
+    // What this page chose; a field it leaves out (the depth, unless set) takes the server's default, which
+    // every frame's `subscription` then carries.
+    this.subscription = { instrument_id: null, publisher_id: null };
     this.socket = null;
     this.latest = null;
     this.scheduled = false;
@@ -86,12 +88,7 @@ export class LiveFeed {
 
   /** Whether a frame shows the book this page asked for (frames in flight may not yet). */
   matches(frame) {
-    const wanted = this.subscription;
     const got = frame.subscription || {};
-    return (
-      got.instrument_id === wanted.instrument_id &&
-      got.publisher_id === wanted.publisher_id &&
-      got.depth === wanted.depth
-    );
+    return Object.entries(this.subscription).every(([field, wanted]) => got[field] === wanted);
   }
 }

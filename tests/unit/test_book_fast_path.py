@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.api.routes import book_query
 from orchestrator.book_fast_path import parse_book_query
+from orchestrator.book_reads import book_query
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,14 @@ import json
 import time
 from typing import Any
 
+import msgspec
 import pytest
 
+from orchestrator.book_reads import BookReads, book_query
 from orchestrator.clients import ServiceRefused, ServiceUnavailable
 from orchestrator.live import LiveFeed, Subscription
+
+BOOK_READ_MAX_AGE_SECONDS = 0.05
 
 
 class FakeService:
@@ -40,6 +44,9 @@ class FakeService:
             return [{"ts_event": 1, "side": "B", "price": "65.4", "size": 1}]
         raise AssertionError(f"unexpected request {path}")
 
+    async def request_bytes(self, method: str, path: str, **kwargs: Any) -> bytes:
+        return msgspec.json.encode(await self.request(method, path, **kwargs))
+
     async def probe(self) -> dict[str, object]:
         self.calls.append(("/status", {}))
         reachable = not self.down
@@ -58,6 +65,12 @@ class FakeService:
         return sum(1 for called, _ in self.calls if called == path)
 
 
+def live_feed(sender: FakeService, receiver: FakeService, updates_per_second: float) -> LiveFeed:
+    """The feed as the app builds it: book reads through the read cache the API shares."""
+    books = BookReads(receiver, BOOK_READ_MAX_AGE_SECONDS)
+    return LiveFeed(sender, receiver, books, updates_per_second)
+
+
 def frame_of(messages: list[str]) -> dict[str, Any]:
     frames = [json.loads(message) for message in messages if json.loads(message)["type"] == "frame"]
     assert len(frames) == 1, f"expected exactly one frame waiting, got {len(frames)}"
@@ -73,7 +86,7 @@ async def test_three_clients_two_subscriptions_cost_two_book_polls_per_tick(
     services: tuple[FakeService, FakeService],
 ) -> None:
     sender, receiver = services
-    feed = LiveFeed(sender, receiver, updates_per_second=10)
+    feed = live_feed(sender, receiver, updates_per_second=10)
     consolidated = [feed.add(Subscription(1, None, 10)) for _ in range(2)]
     one_publisher = feed.add(Subscription(1, 2, 10))
 
@@ -100,15 +113,25 @@ async def test_hundred_clients_on_one_subscription_cost_one_poll(
     services: tuple[FakeService, FakeService],
 ) -> None:
     sender, receiver = services
-    feed = LiveFeed(sender, receiver, updates_per_second=10)
+    feed = live_feed(sender, receiver, updates_per_second=10)
     clients = [feed.add() for _ in range(100)]
     await feed.tick()
     assert receiver.count("/order-book") == 1
     assert all(frame_of(client.pending())["seq"] == 1 for client in clients)
 
 
+async def test_the_feed_and_the_api_share_one_book_read(services: tuple[FakeService, FakeService]) -> None:
+    sender, receiver = services
+    feed = live_feed(sender, receiver, updates_per_second=10)
+    client = feed.add(Subscription(1, None, 10))
+    await feed.tick()
+    answer = msgspec.json.decode(await feed.books.read(book_query(10, 1, None, per_publisher=False)))
+    assert receiver.count("/order-book") == 1, "an API read of the feed's book must come from the same cache"
+    assert frame_of(client.pending())["book"] == answer["books"][0]
+
+
 async def test_a_slow_client_gets_only_the_latest_frame(services: tuple[FakeService, FakeService]) -> None:
-    feed = LiveFeed(*services, updates_per_second=10)
+    feed = live_feed(*services, updates_per_second=10)
     slow = feed.add()
     for _ in range(3):
         await feed.tick()
@@ -119,7 +142,7 @@ async def test_a_slow_client_gets_only_the_latest_frame(services: tuple[FakeServ
 
 async def test_no_clients_no_polls(services: tuple[FakeService, FakeService]) -> None:
     sender, receiver = services
-    feed = LiveFeed(sender, receiver, updates_per_second=10)
+    feed = live_feed(sender, receiver, updates_per_second=10)
     client = feed.add()
     feed.remove(client)
     assert await feed.tick() == 0
@@ -128,7 +151,7 @@ async def test_no_clients_no_polls(services: tuple[FakeService, FakeService]) ->
 
 async def test_services_down_are_reported_in_the_frame_not_raised() -> None:
     receiver = FakeService("receiver", down=True)
-    feed = LiveFeed(FakeService("sender"), receiver, updates_per_second=10)
+    feed = live_feed(FakeService("sender"), receiver, updates_per_second=10)
     client = feed.add()
     await feed.tick()
     frame = frame_of(client.pending())
@@ -145,7 +168,7 @@ async def test_an_http_error_keeps_its_detail(services: tuple[FakeService, FakeS
         raise ServiceRefused("receiver", 404, "no run yet")
 
     receiver.request = no_run  # type: ignore[method-assign]
-    feed = LiveFeed(sender, receiver, updates_per_second=10)
+    feed = live_feed(sender, receiver, updates_per_second=10)
     client = feed.add()
     await feed.tick()
     error = frame_of(client.pending())["errors"]["book"]
@@ -170,7 +193,7 @@ async def test_an_http_error_keeps_its_detail(services: tuple[FakeService, FakeS
 async def test_bad_subscribe_messages_are_answered_in_words(
     services: tuple[FakeService, FakeService], message: dict[str, Any], problem: str
 ) -> None:
-    feed = LiveFeed(*services, updates_per_second=10)
+    feed = live_feed(*services, updates_per_second=10)
     client = feed.add()
     feed.handle_message(client, json.dumps(message))
     (reply,) = [json.loads(text) for text in client.pending()]
@@ -178,11 +201,22 @@ async def test_bad_subscribe_messages_are_answered_in_words(
     assert client.subscription == Subscription()
 
 
+@pytest.mark.parametrize(("text", "problem"), [("[1, 2]", "subscribe"), ("{not json", "malformed")])
+async def test_messages_that_are_no_json_object_are_answered_in_words(
+    services: tuple[FakeService, FakeService], text: str, problem: str
+) -> None:
+    feed = live_feed(*services, updates_per_second=10)
+    client = feed.add()
+    feed.handle_message(client, text)
+    (reply,) = [json.loads(message) for message in client.pending()]
+    assert reply["type"] == "error" and problem in reply["detail"]
+
+
 async def test_serve_subscribes_pushes_and_drops_a_dead_client(
     services: tuple[FakeService, FakeService],
 ) -> None:
     sender, receiver = services
-    feed = LiveFeed(sender, receiver, updates_per_second=50)
+    feed = live_feed(sender, receiver, updates_per_second=50)
     feed.start()
     inbox: asyncio.Queue[str] = asyncio.Queue()
     sent: list[dict[str, Any]] = []
@@ -213,7 +247,7 @@ async def test_serve_subscribes_pushes_and_drops_a_dead_client(
 
 async def test_frames_are_paced_to_the_update_rate(services: tuple[FakeService, FakeService]) -> None:
     rate, seconds = 20.0, 0.5
-    feed = LiveFeed(*services, updates_per_second=rate)
+    feed = live_feed(*services, updates_per_second=rate)
     client = feed.add()
     feed.start()
     received = 0

@@ -1,11 +1,9 @@
-"""``GET /api/order-book`` without the framework: the hottest read, answered straight from the read cache.
+"""``GET /api/order-book`` without the framework's per-request work, for the read that comes by the hundred.
 
-FastAPI's work per request (routing, parameter and dependency resolution, its middlewares) was about a third of
-the orchestrator's CPU per book read, and readers come by the hundred. This ASGI wrapper answers the plain,
-valid form of that request itself, with the same cache and the same bytes as the route in ``api/routes.py``,
-which stays the documented one. Everything else goes to the app: other paths, a query this parser does not
-fully accept (so FastAPI's validation errors stay the only ones), and a failed read (so the app's error
-handlers answer it, in their shapes).
+This ASGI wrapper answers the plain, valid form of that request itself, through the same book reads as the
+route in ``api/routes.py``, which stays the documented one. Everything else goes to the app: other paths, a
+query this parser does not fully accept (so FastAPI's validation errors stay the only ones), and a failed
+read (so the app's error handlers answer it, in their shapes).
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from orchestrator.api.routes import MAX_BOOK_DEPTH, book_query, read_book
+from orchestrator.book_reads import MAX_BOOK_DEPTH, BookReads, book_query
 from orchestrator.clients import ServiceRefused, ServiceUnavailable
 
 BOOK_PATH = "/api/order-book"
@@ -60,8 +58,9 @@ class BookReadFastPath:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == BOOK_PATH:
             query = parse_book_query(scope["query_string"])
             if query is not None:
+                books: BookReads = self.app.state.books
                 try:
-                    body = await read_book(self.app.state, query)
+                    body = await books.read(query)
                 except (ServiceUnavailable, ServiceRefused):
                     pass  # answered by the app below
                 else:

@@ -1,11 +1,11 @@
 """The live feed: polls the services at screen pace and pushes one coalesced frame to each browser.
 
-While at least one client is connected, each tick polls the receiver's book once per *distinct*
-subscription, its trade tape once and both services' ``/status`` once, then offers every client the frame of
-its subscription. A client keeps only the newest frame it has not sent yet (latest wins), so a slow browser
-skips frames instead of slowing the feed or the other clients, and no client gets more than
-``updates_per_second`` frames a second. Failures of the services go into the frame; the feed never stops
-for them.
+While at least one client is connected, each tick reads the book of every *distinct* subscription (through
+the same book reads, and read cache, as ``GET /api/order-book``), the trade tape once and both services'
+``/status`` once, then offers every client the frame of its subscription. A client keeps only the newest
+frame it has not sent yet (latest wins), so a slow browser skips frames instead of slowing the feed or the
+other clients, and no client gets more than ``updates_per_second`` frames a second. Failures of the services
+go into the frame; the feed never stops for them.
 
 Messages to the client (JSON text)::
 
@@ -16,21 +16,21 @@ Messages to the client (JSON text)::
     {"type": "error", "detail": "..."}
 
 Messages from the client: ``{"type": "subscribe", "instrument_id": int | null, "publisher_id": int | null,
-"depth": int}``.
+"depth": int}``; a field left out takes its default (so the page learns the default depth from the frames).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+import msgspec
+
+from orchestrator.book_reads import BookReads, book_query
 from orchestrator.clients import ServiceRefused, ServiceUnavailable
 from orchestrator.control import services_status
 
@@ -42,11 +42,29 @@ TRADES_LIMIT = 30
 SEND_TIMEOUT_SECONDS = 10.0
 """A client that takes longer than this to accept one message is dropped."""
 FANOUT_GROUP = 10
-"""Clients offered a tick's frame per turn of the event loop. A hundred sends in one turn would hold every
-API read that arrives meanwhile for all of them; in groups, reads are served between the groups."""
+"""Clients offered a tick's frame per turn of the event loop, so API reads are served between the groups."""
 
 Send = Callable[[str], Awaitable[None]]
 Receive = Callable[[], Awaitable[str]]
+
+_encoder = msgspec.json.Encoder()
+_client_messages = msgspec.json.Decoder(dict[str, Any])
+
+
+class BookAnswer(msgspec.Struct):
+    """What a frame takes of the receiver's ``GET /order-book`` answer; the book itself is passed on unparsed."""
+
+    run_id: str | None = None
+    instruments: msgspec.Raw = msgspec.Raw(b"[]")
+    books: list[msgspec.Raw] = []
+
+
+_book_answers = msgspec.json.Decoder(BookAnswer)
+
+
+def _encode(message: dict[str, Any]) -> str:
+    """A message to a client as WebSocket text."""
+    return _encoder.encode(message).decode()
 
 
 class Service(Protocol):
@@ -59,6 +77,17 @@ class Service(Protocol):
     async def probe(self) -> dict[str, object]: ...
 
 
+def _subscribe_message(text: str) -> dict[str, Any]:
+    """A client's message, if it is a ``subscribe``; raises ValueError saying what was expected."""
+    try:
+        message = _client_messages.decode(text)
+    except msgspec.ValidationError:  # JSON, but not an object
+        message = {}
+    if message.get("type") != "subscribe":
+        raise ValueError('expected {"type": "subscribe", ...}')
+    return message
+
+
 def _optional_id(message: dict[str, Any], key: str) -> int | None:
     value = message.get(key)
     if value is None:
@@ -68,8 +97,7 @@ def _optional_id(message: dict[str, Any], key: str) -> int | None:
     return value
 
 
-@dataclass(frozen=True)
-class Subscription:
+class Subscription(msgspec.Struct, frozen=True):
     """The book a client watches: one instrument (None: the first one), all publishers when ``publisher_id``
     is None (the consolidated book), ``depth`` levels per side."""
 
@@ -89,14 +117,9 @@ class Subscription:
             raise ValueError(f"depth must be an integer from 1 to {MAX_DEPTH}, not {depth!r}")
         return cls(instrument_id, publisher_id, depth)
 
-    def params(self) -> dict[str, Any]:
-        """Query parameters of the receiver's ``GET /order-book`` for this subscription."""
-        params: dict[str, Any] = {"depth": self.depth, "per_publisher": "false"}
-        if self.instrument_id is not None:
-            params["instrument_id"] = self.instrument_id
-            if self.publisher_id is not None:
-                params["publisher_id"] = self.publisher_id
-        return params
+    def query(self) -> dict[str, Any]:
+        """The book query of this subscription: its one book, not the per-publisher ones besides."""
+        return book_query(self.depth, self.instrument_id, self.publisher_id, per_publisher=False)
 
 
 class Subscriber:
@@ -158,6 +181,7 @@ class LiveFeed:
         self,
         sender: Service,
         receiver: Service,
+        books: BookReads,
         updates_per_second: float,
         started_at: float | None = None,
         trades_limit: int = TRADES_LIMIT,
@@ -166,12 +190,11 @@ class LiveFeed:
             raise ValueError("updates_per_second must be positive")
         self.sender = sender
         self.receiver = receiver
+        self.books = books
         self.period_seconds = 1.0 / updates_per_second
         self.started_at = time.monotonic() if started_at is None else started_at
         self.trades_limit = trades_limit
         self.ticks = 0
-        self.polls: Counter[str] = Counter()
-        """Requests made to the services, by kind: the cost of the feed, whatever the number of clients."""
         self.clients_dropped = 0
         self._subscribers: set[Subscriber] = set()
         self._has_subscribers = asyncio.Event()
@@ -210,15 +233,11 @@ class LiveFeed:
     def handle_message(self, subscriber: Subscriber, text: str) -> None:
         """Apply a client's message: a ``subscribe`` changes what it watches; anything else gets an error."""
         try:
-            message = json.loads(text)
-            if not isinstance(message, dict) or message.get("type") != "subscribe":
-                raise ValueError('expected {"type": "subscribe", ...}')
-            subscriber.subscription = Subscription.parse(message)
+            subscriber.subscription = Subscription.parse(_subscribe_message(text))
         except ValueError as error:
-            subscriber.notify(json.dumps({"type": "error", "detail": f"bad message: {error}"}))
+            subscriber.notify(_encode({"type": "error", "detail": f"bad message: {error}"}))
             return
-        reply = {"type": "subscribed", "subscription": asdict(subscriber.subscription)}
-        subscriber.notify(json.dumps(reply))
+        subscriber.notify(_encode({"type": "subscribed", "subscription": subscriber.subscription}))
 
     async def serve(self, receive: Receive, send: Send) -> None:
         """Run one client until it goes away or cannot be written to; returns when it is dropped."""
@@ -274,10 +293,10 @@ class LiveFeed:
             "health": health,
         }
         frames = {
-            subscription: json.dumps(
+            subscription: _encode(
                 {
                     "type": "frame",
-                    "subscription": asdict(subscription),
+                    "subscription": subscription,
                     **book,
                     **shared,
                     "errors": {"book": book_error, "trades": trades[1]},
@@ -292,26 +311,21 @@ class LiveFeed:
         return len(watching)
 
     async def _poll_book(self, subscription: Subscription) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        self.polls["order-book"] += 1
         try:
-            answer = await self.receiver.request("GET", "/order-book", params=subscription.params())
+            answer = _book_answers.decode(await self.books.read(subscription.query()))
         except Exception as error:
             return {"run_id": None, "book": None, "instruments": []}, _failure(error)
-        books = answer.get("books") or []
         return {
-            "run_id": answer.get("run_id"),
-            "book": books[0] if books else None,
-            "instruments": answer.get("instruments", []),
+            "run_id": answer.run_id,
+            "book": answer.books[0] if answer.books else None,
+            "instruments": answer.instruments,
         }, None
 
     async def _poll_trades(self) -> tuple[list[Any] | None, dict[str, Any] | None]:
-        self.polls["trades"] += 1
         try:
             return await self.receiver.request("GET", "/trades", params={"limit": self.trades_limit}), None
         except Exception as error:
             return None, _failure(error)
 
     async def _poll_health(self) -> dict[str, Any]:
-        self.polls["status"] += 2
-        # Service is structurally a ServiceClient; services_status only calls probe() and reads name.
-        return await services_status([self.sender, self.receiver], self.started_at)  # type: ignore[list-item]
+        return await services_status([self.sender, self.receiver], self.started_at)

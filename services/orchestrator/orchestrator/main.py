@@ -7,24 +7,23 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from obm_shared.logs import configure_logging
+from obm_shared.service import serve
 from orchestrator.api.live import router as live_router
 from orchestrator.api.routes import router
 from orchestrator.book_fast_path import BookReadFastPath
+from orchestrator.book_reads import BookReads
 from orchestrator.clients import ServiceClient, ServiceRefused, ServiceUnavailable
-from orchestrator.core.config import Settings, get_settings
+from orchestrator.core.config import Settings
 from orchestrator.live import LiveFeed
-from orchestrator.read_cache import ReadCache
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app, with one HTTP client per downstream service for its lifetime."""
-    settings = settings or get_settings()
+    settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -34,9 +33,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.receiver = ServiceClient(
             "receiver", settings.receiver_url, settings.request_timeout_seconds
         )
-        app.state.book_reads = ReadCache(settings.book_read_max_age_seconds)
+        app.state.books = BookReads(app.state.receiver, settings.book_read_max_age_seconds)
         app.state.live = LiveFeed(
-            app.state.sender, app.state.receiver, settings.live_updates_per_second, app.state.started_at
+            app.state.sender,
+            app.state.receiver,
+            app.state.books,
+            settings.live_updates_per_second,
+            app.state.started_at,
         )
         app.state.live.start()
         yield
@@ -72,22 +75,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     """Run the orchestrator with uvicorn (SIGTERM shuts it down cleanly)."""
-    settings = get_settings()
-    configure_logging("orchestrator", settings.log_level)
+    settings = Settings()
     app = create_app(settings)
-    # What is imported and built by now lives as long as the process: out of the collector's view, a full
-    # collection scans only what requests leave behind (it paused every read for ~25 ms under load).
+    # What lives as long as the process leaves the collector's view, so a full collection pauses reads less.
     gc.freeze()
-    uvicorn.run(
-        BookReadFastPath(app),
-        host=settings.host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=settings.access_log,
-        # one live frame goes to every client: deflating each copy separately costs far more CPU than the
-        # bytes it saves on a dashboard's few frames a second
-        ws_per_message_deflate=False,
-    )
+    # One live frame goes to every client: deflating each copy costs more CPU than the bytes it saves.
+    serve("orchestrator", BookReadFastPath(app), settings, ws_per_message_deflate=False)
 
 
 if __name__ == "__main__":

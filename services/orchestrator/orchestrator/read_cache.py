@@ -1,12 +1,10 @@
 """Many readers, few upstream calls: identical reads share one request to a service, and no reader waits on it.
 
-While the receiver ingests at full speed, every request it serves costs ingest time. The orchestrator
-absorbs the readers instead: a read asked again within ``max_age_seconds`` gets the same answer, so a hundred
-clients cost the receiver a few requests a second. For as long again after that, the next read starts one
-refresh and is answered from the previous answer meanwhile (stale-while-revalidate), so busy readers never
-queue behind an upstream round trip; an answer older than that is never served, a reader waits for the fresh
-one. The book served is always one the receiver returned whole, at an event boundary. A failed refresh drops
-the old answer: the next read asks again and sees the failure.
+Every request the receiver serves costs it ingest time, so the orchestrator absorbs the readers: a read asked
+again within ``max_age_seconds`` gets the same answer. For as long again after that, the next read starts one
+refresh and is answered from the previous answer meanwhile (stale-while-revalidate), so readers never queue
+behind an upstream round trip; an older answer is never served. A failed refresh drops the old answer: the
+next read asks again and sees the failure.
 """
 
 from __future__ import annotations

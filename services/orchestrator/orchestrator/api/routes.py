@@ -7,28 +7,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from starlette.datastructures import State
 
+from obm_shared.limits import Speed
+from orchestrator.book_reads import MAX_BOOK_DEPTH, BookReads, book_query
 from orchestrator.clients import ServiceClient
 from orchestrator.control import services_status, start_replay
 from orchestrator.core.config import Settings
-from orchestrator.read_cache import ReadCache
 
 router = APIRouter(prefix="/api")
-MAX_BOOK_DEPTH = 1000
-"""Most levels per side a book read may ask for."""
 
 
 class StartRequest(BaseModel):
     """Which file to replay and how fast."""
 
     file: str | None = Field(None, description="file name from GET /api/files; omit for the demo data")
-    speed: float | None = Field(
-        None,
-        gt=0,
-        le=1_000_000,
-        description="multiple of market time (1 = real time); omit for as fast as possible",
-    )
+    speed: Speed | None = None
 
 
 # async so FastAPI resolves them on the event loop, not in its thread pool (a thread hop per request)
@@ -52,7 +45,7 @@ Receiver = Annotated[ServiceClient, Depends(receiver_client)]
 
 
 @router.post(
-    "/start-streaming", summary="Prepare the receiver, then start the sender; returns a run id at once"
+    "/start-streaming", summary="Prepare the receiver, then start the sender; returns the run id at once"
 )
 async def start_streaming(
     body: StartRequest,
@@ -82,30 +75,9 @@ async def order_book(
     publisher_id: int | None = None,
     per_publisher: bool = True,
 ) -> Response:
-    query = book_query(depth, instrument_id, publisher_id, per_publisher)
-    return Response(content=await read_book(request.app.state, query), media_type="application/json")
-
-
-def book_query(
-    depth: int, instrument_id: int | None, publisher_id: int | None, per_publisher: bool
-) -> dict[str, Any]:
-    """The receiver's query for a book read (also the read cache's key, in this order)."""
-    query: dict[str, Any] = {"depth": depth, "per_publisher": per_publisher}
-    if instrument_id is not None:
-        query["instrument_id"] = instrument_id
-    if publisher_id is not None:
-        query["publisher_id"] = publisher_id
-    return query
-
-
-async def read_book(state: State, query: dict[str, Any]) -> bytes:
-    """The receiver's answer to a book query, through the read cache (raises the service errors)."""
-    cache: ReadCache = state.book_reads
-    receiver: ServiceClient = state.receiver
-    body: bytes = await cache.get(
-        tuple(query.items()), lambda: receiver.request_bytes("GET", "/order-book", params=query)
-    )
-    return body
+    books: BookReads = request.app.state.books
+    body = await books.read(book_query(depth, instrument_id, publisher_id, per_publisher))
+    return Response(content=body, media_type="application/json")
 
 
 @router.get("/events", summary="Per-event JSON lines of the current run, in pages")

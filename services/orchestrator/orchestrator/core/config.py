@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from obm_shared.service import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Every setting has a documented default; see the README's configuration table."""
 
     model_config = SettingsConfigDict(env_prefix="ORCHESTRATOR_")
 
-    host: str = "0.0.0.0"
     http_port: int = 8000
     sender_url: str = "http://127.0.0.1:8081"
     receiver_url: str = "http://127.0.0.1:8082"
@@ -24,15 +24,7 @@ class Settings(BaseSettings):
     frontend_dir: Path = Path(__file__).resolve().parents[4] / "frontend"
     """Folder of the web UI (index.html and its modules)."""
     book_read_max_age_seconds: float = 0.05
-    """Identical ``GET /api/order-book`` reads within this window share one receiver request."""
+    """Identical book reads (``GET /api/order-book`` and the live feed's) within this window share one
+    receiver request."""
     live_updates_per_second: float = 10.0
     """How often the live feed pushes to browsers (coalesced to screen pace)."""
-    log_level: str = "INFO"
-    access_log: bool = False
-    """Log every HTTP request (off by default: the UI polls several times a second)."""
-
-
-@lru_cache
-def get_settings() -> Settings:
-    """The process's settings."""
-    return Settings()
