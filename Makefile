@@ -5,13 +5,19 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
+# Written by `make install`: what only needs the tools (lint, check) waits for it, never reinstalls.
+INSTALLED := $(VENV)/.installed
 COMPILED_RECEIVER := build/compiled-receiver
+PACKAGES := shared/obm_shared services/sender/sender services/receiver/receiver \
+	services/orchestrator/orchestrator services/demo_market/demo_market cli/orderbook_cli
+QUICK_TESTS := -m "not e2e and not browser"
 
-.PHONY: help install test test-fast lint up down images demo-data bench compiled-receiver clean
+.PHONY: help install test check test-fast lint typecheck up down images demo-data bench compiled-receiver clean
 
 help:
 	@echo "make up        start the whole system in Docker (http://localhost:8000)"
-	@echo "make test      install, lint, then run every test (unit, integration, e2e, browser)"
+	@echo "make test      lint, build the images, then run every test (unit, integration, e2e, browser)"
+	@echo "make check     lint, then the tests that need no containers and no browser (quick)"
 	@echo "make bench     measure throughput, latency and memory (writes bench/results/)"
 	@echo "make install   create $(VENV) with the services, the orderbook CLI and the dev tools"
 	@echo "make lint      ruff and mypy"
@@ -22,18 +28,28 @@ $(VENV)/bin/activate:
 
 install: $(VENV)/bin/activate
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e shared -e services/sender -e services/receiver -e services/orchestrator -e . -r requirements-dev.txt
+	$(PIP) install --quiet -e shared -e services/sender -e services/receiver -e services/orchestrator \
+		-e services/demo_market -e . -r requirements-dev.txt
+	touch $(INSTALLED)
 
-lint: install
+$(INSTALLED):
+	$(MAKE) --no-print-directory install
+
+lint: typecheck
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared/obm_shared services/sender/sender services/receiver/receiver services/orchestrator/orchestrator cli/orderbook_cli bench scripts
+
+typecheck: | $(INSTALLED)
+	$(VENV)/bin/mypy $(PACKAGES) bench scripts
+
+check: lint
+	$(VENV)/bin/pytest $(QUICK_TESTS) $(PYTEST_ARGS)
 
 test: lint images
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-fast: install
-	$(VENV)/bin/pytest -m "not e2e and not browser" $(PYTEST_ARGS)
+test-fast: | $(INSTALLED)
+	$(VENV)/bin/pytest $(QUICK_TESTS) $(PYTEST_ARGS)
 
 images:
 	scripts/docker/build-images.sh
@@ -44,12 +60,12 @@ up: images
 down:
 	scripts/docker/compose.sh down
 
-demo-data: install
+demo-data: | $(INSTALLED)
 	$(VENV)/bin/orderbook demo-data data/demo/demo.mbo.dbn
 
 # The receiver as its image runs it: the hot path compiled with mypyc (services/receiver/setup.py), installed
 # apart from the editable install and put first on the bench's path.
-compiled-receiver: install
+compiled-receiver: | $(INSTALLED)
 	rm -rf services/receiver/build $(COMPILED_RECEIVER)
 	RECEIVER_COMPILE=1 $(PIP) install --quiet --no-deps --target $(COMPILED_RECEIVER) services/receiver
 
