@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from databento_dbn import F_LAST, UNDEF_PRICE, Action, Side
 
 from demo_market.writer import write_demo_file
+from obm_shared.dbn import CLEAR, F_LAST, NO_SIDE, UNDEF_PRICE
 from obm_shared.dbn_file import open_mbo_file
 from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE
 
@@ -24,8 +24,8 @@ def clear_record(template: np.void) -> np.ndarray:
     clear = np.zeros(1, dtype=MBO_DTYPE)
     for name in ("length", "rtype", "publisher_id", "instrument_id", "ts_event", "ts_recv", "channel_id"):
         clear[name] = template[name]
-    clear["action"] = str(Action.CLEAR).encode()
-    clear["side"] = str(Side.NONE).encode()
+    clear["action"].view(np.uint8)[:] = CLEAR
+    clear["side"].view(np.uint8)[:] = NO_SIDE
     clear["price"] = UNDEF_PRICE
     clear["flags"] = F_LAST
     return clear

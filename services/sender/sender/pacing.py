@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from itertools import pairwise
 
 import numpy as np
-from databento_dbn import F_SNAPSHOT
 
+from obm_shared.dbn import F_SNAPSHOT
 from obm_shared.records import MboArray
 
 NANOS = 1_000_000_000
