@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
+from obm_shared.limits import MAX_FRAME_BYTES
 from obm_shared.messages import (
     PROTOCOL_VERSION,
     EndOfStream,
@@ -18,8 +19,6 @@ from obm_shared.messages import (
 from obm_shared.records import MBO_RECORD_SIZE
 
 HEADER_SIZE = 4
-DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
-"""Largest payload accepted: a batch of ~300,000 records."""
 
 
 class ProtocolError(Exception):
@@ -69,7 +68,7 @@ class FrameEncoder:
 class FrameDecoder:
     """Turns a byte stream arriving in arbitrary chunks into messages."""
 
-    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+    def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
         self._max_frame_bytes = max_frame_bytes
         self._decoder = msgspec.msgpack.Decoder(Message)
         self._buffer = bytearray()

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from obm_shared.dbn import MBO_RTYPE
 from obm_shared.dbn_file import open_mbo_file
 from obm_shared.framing import (
-    DEFAULT_MAX_FRAME_BYTES,
     HEADER_SIZE,
     FrameDecoder,
     FrameEncoder,
@@ -34,6 +33,7 @@ from obm_shared.framing import (
     UnexpectedMessage,
     VersionMismatch,
 )
+from obm_shared.limits import MAX_FRAME_BYTES
 from obm_shared.messages import (
     PROTOCOL_VERSION,
     EndOfStream,
@@ -373,7 +373,7 @@ def test_version_mismatch():
         check_all([handshake(PROTOCOL_VERSION + 1)])
 
 
-@pytest.mark.parametrize("limit", [1_000, DEFAULT_MAX_FRAME_BYTES])
+@pytest.mark.parametrize("limit", [1_000, MAX_FRAME_BYTES])
 def test_frame_too_large_is_raised_from_the_header_alone(limit: int):
     decoder = FrameDecoder(max_frame_bytes=limit)
     with pytest.raises(FrameTooLarge, match=str(limit + 1)):

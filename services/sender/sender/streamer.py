@@ -11,13 +11,13 @@ import logging
 import socket
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from obm_shared.dbn_file import DbnFileError, open_mbo_file
 from obm_shared.framing import FrameEncoder
+from obm_shared.ids import new_run_id
 from obm_shared.messages import PROTOCOL_VERSION, EndOfStream, Handshake, RecordBatch, StreamError
 from sender.catalog import FileInfo
 from sender.core.config import Settings
@@ -43,7 +43,7 @@ class StreamJob:
     receiver: tuple[str, int]
     speed: float | None
     """Multiplier of market time; None streams as fast as possible."""
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    run_id: str = field(default_factory=new_run_id)
     state: StreamState = StreamState.STREAMING
     records_sent: int = 0
     batches_sent: int = 0

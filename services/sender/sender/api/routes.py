@@ -8,6 +8,7 @@ import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from obm_shared.limits import Speed
 from sender.catalog import Catalog, FileNotAllowed
 from sender.core.config import Settings
 from sender.streamer import Streamer, StreamerBusy
@@ -21,12 +22,7 @@ class StartStreaming(BaseModel):
     file: str | None = Field(None, description="file name relative to the data folder (see GET /files)")
     receiver_host: str | None = Field(None, description="receiver ingest host (default from settings)")
     receiver_port: int | None = Field(None, ge=1, le=65535, description="receiver ingest port")
-    speed: float | None = Field(
-        None,
-        gt=0,
-        le=1_000_000,
-        description="multiple of market time (1 = real time); omit for as fast as possible",
-    )
+    speed: Speed | None = None
 
 
 def get_catalog(request: Request) -> Catalog:
