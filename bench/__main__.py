@@ -1,4 +1,8 @@
-"""``python -m bench``: measure, print a table, write bench/results/<time>.json and latest.json."""
+"""``python -m bench``: measure, print a table, write the figures as JSON.
+
+A run with the default arguments is the run of record: bench/results/latest.json. Every run, partial or not,
+also writes a dated copy in bench/scratch/results (not committed).
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,16 @@ from pathlib import Path
 from bench.e2e import end_to_end, reads_under_load, sender_peak_rss
 from bench.measure import Figure, figure
 from bench.parts import measure_parts, wire_round_trip_rate
-from bench.workload import workload
+from bench.workload import SCRATCH, workload
 from receiver.book import hot_path_build
 from tests.conftest import CLX5, DATA_DIR
 
 SENDER_MEMORY_FILE_RECORDS = (2_000_000, 19_200_000)
 """About 110 MB and 1 GB of CLX5 records: the sender's peak memory should not grow with file size."""
 
-RESULTS = Path(__file__).resolve().parent / "results"
+LATEST = Path(__file__).resolve().parent / "results" / "latest.json"
+"""Only the latest full run is committed: earlier ones are in its history, their figures in commit messages."""
+RUNS = SCRATCH / "results"
 
 
 def _table(rows: list[tuple[str, Figure]]) -> str:
@@ -85,8 +91,9 @@ def main() -> None:
             peaks = [sender_peak_rss(path.parent, path.name) for _ in range(args.runs)]
             rows.append(("clx5", figure(f"sender peak RSS, {size_mb:,.0f} MB file", "MB", peaks)))
 
+    now = time.gmtime()
     report = {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", now),
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "python": platform.python_version(),
@@ -95,10 +102,13 @@ def main() -> None:
         "figures": [{"workload": name, **fig.as_dict()} for name, fig in rows],
         "summary": summary,
     }
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    for target in (RESULTS / f"{stamp}.json", RESULTS / "latest.json"):
-        target.write_text(json.dumps(report, indent=2) + "\n")
+    text = json.dumps(report, indent=2) + "\n"
+    RUNS.mkdir(parents=True, exist_ok=True)
+    written = RUNS / f"{time.strftime('%Y%m%dT%H%M%SZ', now)}.json"
+    written.write_text(text)
+    if vars(args) == vars(parser.parse_args([])):
+        LATEST.write_text(text)
+        written = LATEST
     print(
         f"\nCPUs: {os.cpu_count()}  ({platform.machine()}, Python {platform.python_version()}),"
         f" receiver hot path: {hot_path_build()}"
@@ -109,7 +119,7 @@ def main() -> None:
             print(
                 f"{name}: wire encode+decode {values['wire_encode_plus_decode_records_per_s']:,.0f} records/s"
             )
-    print(f"results: {RESULTS / 'latest.json'}")
+    print(f"results: {written}")
 
 
 if __name__ == "__main__":

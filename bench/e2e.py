@@ -73,8 +73,7 @@ def pipeline(
 def replay_once(stack: LocalStack, file_name: str) -> dict[str, Any]:
     """Stream one file as fast as possible; returns the receiver's final run status.
 
-    One client for the whole replay, polling at a modest pace: the rate is the receiver's own clock, and a
-    new client per poll (TLS context and all) cost this process a third of a CPU the receiver then lacked."""
+    One client for the whole replay, polling at a modest pace: this process's CPU is taken from the receiver."""
     with httpx.Client(timeout=10) as client:
         client.post(f"{stack.urls['receiver']}/start-processing").raise_for_status()
         client.post(
@@ -93,7 +92,7 @@ def replay_once(stack: LocalStack, file_name: str) -> dict[str, Any]:
 
 def _start_clean(output_dir: Path) -> None:
     """Runs are independent: the previous runs' output goes, and what the kernel still has to write of it is
-    written now, not during the next run (each 1M-record run writes about 600 MB of JSON lines)."""
+    written now, not during the next run."""
     for old in output_dir.glob("*.jsonl"):
         old.unlink()
     os.sync()

@@ -1,10 +1,9 @@
 """The read load of ``make bench``: API readers and live-feed WebSockets, each load in a process of its own.
 
 Every client connects (and reads once, unmeasured) before the load reports ready, and runs only once the
-benchmark says go, when both loads are ready: what is measured is steady-state reads on open connections, as
-a page that stays open makes them, not a hundred TCP and WebSocket handshakes at once (not even the other
-load's: the readers once started while the live feed's 100 WebSockets still connected, and every read slower
-than 10 ms fell in those first 100 ms). The benchmark says go as it starts the replay it loads.
+benchmark says go, as it starts the replay it loads, when both loads are ready: what is measured is
+steady-state reads on open connections, as a page that stays open makes them, not the handshakes of either
+load.
 """
 
 from __future__ import annotations
@@ -44,9 +43,7 @@ class LoadClient(Protocol):
 async def _run_load(clients: list[LoadClient], ready: SharedFlag, go: SharedFlag, stop: SharedFlag) -> None:
     """Connect every client, say ready, run them from ``go`` until ``stop``; a client's own failure is raised.
 
-    The flags live in another process: asking one costs a blocking round trip, so ``stop`` is asked a few
-    times a second here, not by every client on every request (which stalled the load's event loop and
-    inflated the latencies it measured)."""
+    The flags live in another process and asking one blocks the event loop, so only this loop polls them."""
     await asyncio.gather(*(client.connect() for client in clients))
     ready.set()
     while not go.is_set():
@@ -68,8 +65,8 @@ class BookReader:
 
     It keeps its own fixed schedule (as a page's timer does), whatever the answers do, and a latency counts
     from when the read was due, so a stall is paid by every read it delays (no coordinated omission). The
-    request is built once and the answer read by its Content-Length: a fraction of a general client's CPU
-    per request, which on a 2-CPU machine would be taken from the services being measured."""
+    request is built once and the answer read by its Content-Length: the load's CPU is taken from the
+    services it measures."""
 
     def __init__(self, url: str, latencies_ms: list[float]) -> None:
         parts = urlsplit(url)
