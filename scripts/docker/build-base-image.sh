@@ -9,12 +9,14 @@
 #   OBM_BASE_IMAGE       image name   (default obm-python-base:bookworm)
 #   OBM_BASE_SUITE       Debian suite (default bookworm)
 #   OBM_BASE_PACKAGES    extra comma-separated packages to include
-#   OBM_DEBIAN_MIRROR    mirror URL   (default: taken from /etc/apt)
+#   OBM_DEBIAN_MIRROR    mirror URL   (default: this machine's apt sources' Debian archive)
 set -euo pipefail
 
 NAME="build-base-image"
 log() { printf '[%s] %s\n' "$NAME" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=debian-mirror.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh"
 
 IMAGE="${OBM_BASE_IMAGE:-obm-python-base:bookworm}"
 SUITE="${OBM_BASE_SUITE:-bookworm}"
@@ -37,21 +39,7 @@ if [ "$FORCE" -eq 0 ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
     exit 0
 fi
 
-debian_mirror() {
-    if [ -n "${OBM_DEBIAN_MIRROR:-}" ]; then echo "$OBM_DEBIAN_MIRROR"; return; fi
-    local f uri
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [ -r "$f" ] || continue
-        uri="$(awk '
-            /^[[:space:]]*URIs:/ { for (i = 2; i <= NF; i++) print $i }
-            /^[[:space:]]*deb[[:space:]]/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; break } }
-        ' "$f" | grep -E '^https?://[^ ]*/debian/?$' | grep -v -- '-security' | head -n1 || true)"
-        if [ -n "$uri" ]; then echo "${uri%/}"; return; fi
-    done
-    echo "http://deb.debian.org/debian"
-}
-
-MIRROR="$(debian_mirror)"
+MIRROR="$(debian_mirror)" || die "no Debian mirror to debootstrap from"
 ROOTFS="$(mktemp -d /var/tmp/obm-base-rootfs.XXXXXX)"
 cleanup() { rm -rf --one-file-system "$ROOTFS" "$ROOTFS.log"; }
 trap cleanup EXIT

@@ -13,7 +13,7 @@
 # Env overrides:
 #   OBM_DOCKERD_LOG          dockerd log file   (default /var/log/obm-dockerd.log)
 #   OBM_DOCKERD_WAIT         seconds to wait for the daemon (default 60)
-#   OBM_DEBIAN_MIRROR        Debian mirror URL  (default: taken from /etc/apt)
+#   OBM_DEBIAN_MIRROR        Debian mirror URL  (default: this machine's apt sources' Debian archive)
 #   OBM_COMPOSE_SUITE        suite to take docker-compose v2 / buildx from (default trixie)
 #   OBM_SKIP_BUILDX=1        do not install the buildx plugin
 set -euo pipefail
@@ -21,6 +21,8 @@ set -euo pipefail
 NAME="ensure-engine"
 log() { printf '[%s] %s\n' "$NAME" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=debian-mirror.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh"
 
 DOCKERD_LOG="${OBM_DOCKERD_LOG:-/var/log/obm-dockerd.log}"
 DOCKERD_WAIT="${OBM_DOCKERD_WAIT:-60}"
@@ -75,21 +77,6 @@ compose_v2_ok() {
     case "$v" in v2.*|2.*|v3.*|3.*) return 0 ;; *) return 1 ;; esac
 }
 
-debian_mirror() {
-    if [ -n "${OBM_DEBIAN_MIRROR:-}" ]; then echo "$OBM_DEBIAN_MIRROR"; return; fi
-    local f uri
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [ -r "$f" ] || continue
-        # deb822 "URIs: x" lines and one-line "deb [opts] x suite comp" lines
-        uri="$(awk '
-            /^[[:space:]]*URIs:/ { for (i = 2; i <= NF; i++) print $i }
-            /^[[:space:]]*deb[[:space:]]/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; break } }
-        ' "$f" | grep -E '^https?://[^ ]*/debian/?$' | grep -v -- '-security' | head -n1 || true)"
-        if [ -n "$uri" ]; then echo "${uri%/}"; return; fi
-    done
-    echo "http://deb.debian.org/debian"
-}
-
 buildx_ok() { docker buildx version >/dev/null 2>&1; }
 
 # Compose v2 and buildx CLI plugins from $COMPOSE_SUITE (both depend only on
@@ -113,7 +100,7 @@ ensure_cli_plugins() {
     [ "${#want[@]}" -gt 0 ] || return 0
 
     local mirror arch tmp aptopts
-    mirror="$(debian_mirror)"
+    mirror="$(debian_mirror)" || die "no Debian mirror to fetch ${want[*]} from"
     arch="$(dpkg --print-architecture)"
     tmp="$(mktemp -d /var/tmp/obm-plugins-apt.XXXXXX)"
     CLEANUP+=("rm -rf '$tmp'")
