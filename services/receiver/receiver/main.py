@@ -7,18 +7,17 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import FastAPI
 
-from obm_shared.logs import configure_logging
+from obm_shared.service import serve
 from receiver.api.routes import router
-from receiver.core.config import Settings, get_settings
+from receiver.core.config import Settings
 from receiver.ingest import Receiver
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app, with its ingest server bound to the app's lifetime."""
-    settings = settings or get_settings()
+    settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,22 +38,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     """Run the receiver with uvicorn (SIGTERM shuts it down cleanly)."""
-    settings = get_settings()
-    configure_logging("receiver", settings.log_level)
+    settings = Settings()
     # The books are millions of long-lived objects: move what exists at start-up out of the collector's view
     # and collect the young generation less often, so garbage collection does not rescan them constantly.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    # With the JSON output on, the writer thread needs the GIL for each batch it encodes; ingest holds it
-    # for a whole switch interval before handing it over (5 ms by default), which left the writer behind.
+    # The JSON writer thread needs the GIL for each batch it encodes: a shorter switch interval hands it over
+    # sooner, so ingest does not leave the writer behind.
     sys.setswitchinterval(0.001)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=settings.access_log,
-    )
+    serve("receiver", create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -5,19 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import FastAPI
 
-from obm_shared.logs import configure_logging
+from obm_shared.service import serve
 from sender.api.routes import router
 from sender.catalog import Catalog
-from sender.core.config import Settings, get_settings
+from sender.core.config import Settings
 from sender.streamer import Streamer
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app; a running stream is stopped (and the receiver told) when the app shuts down."""
-    settings = settings or get_settings()
+    settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -38,15 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     """Run the sender with uvicorn (SIGTERM shuts it down cleanly)."""
-    settings = get_settings()
-    configure_logging("sender", settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=settings.access_log,
-    )
+    settings = Settings()
+    serve("sender", create_app(settings), settings)
 
 
 if __name__ == "__main__":

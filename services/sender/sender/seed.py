@@ -6,14 +6,14 @@ import logging
 
 from demo_market.writer import write_demo_file
 from obm_shared.logs import configure_logging
-from sender.core.config import get_settings
+from sender.core.config import Settings
 
 logger = logging.getLogger("sender.seed")
 
 
 def main() -> None:
     """Create ``data_dir/default_file`` with the deterministic demo data if it does not exist."""
-    settings = get_settings()
+    settings = Settings()
     configure_logging("sender", settings.log_level)
     path = settings.data_dir / settings.default_file
     if path.is_file():

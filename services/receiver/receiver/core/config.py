@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from obm_shared.limits import MAX_FRAME_BYTES
+from obm_shared.service import ServiceSettings
 
 
-class Settings(BaseSettings):
-    """Every setting has a documented default; see the README's configuration table."""
+class Settings(ServiceSettings):
+    """Every setting has a documented default; see the README's configuration table.
+
+    ``host`` is the interface for both the HTTP API and the TCP ingest port."""
 
     model_config = SettingsConfigDict(env_prefix="RECEIVER_")
 
-    host: str = "0.0.0.0"
-    """Interface for both the HTTP API and the TCP ingest port."""
     http_port: int = 8082
     ingest_port: int = 9000
     """TCP port the sender streams records to."""
@@ -30,18 +32,10 @@ class Settings(BaseSettings):
     """Output files kept: a new run removes the oldest beyond this many (0 keeps them all)."""
     output_queue_batches: int = 64
     """Batches of event lines waiting for the writer before ingest pauses (backpressure)."""
-    max_frame_bytes: int = 16 * 1024 * 1024
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    """Largest wire frame payload accepted, in bytes."""
     apply_slice_records: int = 4096
-    """Records applied between two chances for API reads (at event boundaries): about 4 ms at full speed.
-    Each slice has a fixed cost (NumPy columns, a turn of the event loop): 1024 cost 6% of the ingest rate."""
+    """Records applied between two chances for API reads (at event boundaries): large enough to amortise
+    each slice's fixed cost (NumPy columns, a turn of the event loop), small enough that reads wait little."""
     trade_tape_size: Annotated[int, Field(ge=1)] = 200
     """Newest trades kept for GET /trades."""
-    log_level: str = "INFO"
-    access_log: bool = False
-    """Log every HTTP request (off by default: the UI polls several times a second)."""
-
-
-@lru_cache
-def get_settings() -> Settings:
-    """The process's settings."""
-    return Settings()

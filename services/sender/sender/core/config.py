@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from demo_market.writer import DEFAULT_RECORDS
+from obm_shared.service import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Every setting has a documented default; see the README's configuration table."""
 
     model_config = SettingsConfigDict(env_prefix="SENDER_")
 
-    host: str = "0.0.0.0"
     http_port: int = 8081
     data_dir: Path = Path("data")
     """Folder of DBN files that may be streamed (searched recursively); nothing outside it is served."""
@@ -31,12 +30,3 @@ class Settings(BaseSettings):
     """A receiver that takes no data for this long fails the run (no hang)."""
     max_paced_gap_seconds: float = 5.0
     """In paced replay, a longer quiet spell in market time is shortened to this."""
-    log_level: str = "INFO"
-    access_log: bool = False
-    """Log every HTTP request (off by default: the UI polls several times a second)."""
-
-
-@lru_cache
-def get_settings() -> Settings:
-    """The process's settings."""
-    return Settings()
