@@ -171,11 +171,11 @@ class EventAligner:
         slices = []
         start = 0
         while start < complete:
-            cut = event_ends[np.searchsorted(event_ends, start + target, side="right") - 1]
-            if cut <= start:  # one event longer than target
-                cut = event_ends[np.searchsorted(event_ends, start, side="right")]
+            within = np.searchsorted(event_ends, start + target, side="right") - 1  # last end within target
+            first = np.searchsorted(event_ends, start, side="right")  # end of the event starting here
+            cut = int(event_ends[max(within, first)])  # that event alone when it is longer than target
             slices.append(records[start:cut])
-            start = int(cut)
+            start = cut
         return slices
 
     def flush(self) -> MboArray | None:
