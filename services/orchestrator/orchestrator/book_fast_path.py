@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from orchestrator.book_reads import MAX_BOOK_DEPTH, BookReads, book_query
+from orchestrator.book_reads import DEFAULT_BOOK_DEPTH, MAX_BOOK_DEPTH, BookReads, book_query
 from orchestrator.clients import ServiceRefused, ServiceUnavailable
 
 BOOK_PATH = "/api/order-book"
@@ -33,7 +33,7 @@ def parse_book_query(query_string: bytes) -> dict[str, Any] | None:
         if name in fields or name not in QUERY_FIELDS:
             return None
         fields[name] = value
-    depth = _natural(fields.get("depth", "10"))
+    depth = _natural(fields["depth"]) if "depth" in fields else DEFAULT_BOOK_DEPTH
     if depth is None or not 1 <= depth <= MAX_BOOK_DEPTH:
         return None
     ids: dict[str, int] = {}

@@ -6,6 +6,8 @@ from typing import Any, Protocol
 
 from orchestrator.read_cache import ReadCache
 
+DEFAULT_BOOK_DEPTH = 10
+"""Levels per side of a book read that names no depth."""
 MAX_BOOK_DEPTH = 1000
 """Most levels per side a book read may ask for."""
 

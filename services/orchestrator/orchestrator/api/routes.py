@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from obm_shared.limits import Speed
-from orchestrator.book_reads import MAX_BOOK_DEPTH, BookReads, book_query
+from orchestrator.book_reads import DEFAULT_BOOK_DEPTH, MAX_BOOK_DEPTH, BookReads, book_query
 from orchestrator.clients import ServiceClient
 from orchestrator.control import services_status, start_replay
 from orchestrator.core.config import Settings
@@ -70,7 +70,7 @@ async def files(sender: Sender) -> Any:
 @router.get("/order-book", summary="The receiver's books (consolidated first, then per publisher)")
 async def order_book(
     request: Request,
-    depth: Annotated[int, Query(ge=1, le=MAX_BOOK_DEPTH)] = 10,
+    depth: Annotated[int, Query(ge=1, le=MAX_BOOK_DEPTH)] = DEFAULT_BOOK_DEPTH,
     instrument_id: int | None = None,
     publisher_id: int | None = None,
     per_publisher: bool = True,
