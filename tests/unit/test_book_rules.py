@@ -12,12 +12,11 @@ from decimal import Decimal
 import pytest
 from databento_dbn import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, F_TOB, UNDEF_PRICE, Action, Side
 
-from obm_shared.dbn import MBO_RTYPE
+from obm_shared.dbn import ASK, BID, MBO_RTYPE
 from obm_shared.records import MboRecord, records_to_array
-from receiver.book import adapter
 from receiver.book.accounting import SkipReason
 from receiver.book.adapter import apply_records
-from receiver.book.book import ASK, BID, NO_ASK, OrderBook
+from receiver.book.book import OrderBook
 from receiver.book.market import Market
 from receiver.book.views import BookView, book_view, format_price, level_orders, queue_position
 from tests.unit.observers import CallbackObserver
@@ -630,13 +629,3 @@ def test_empty_batch_changes_nothing():
     apply(market)
     assert market.accounting.as_dict()["records"] == 0
     assert market.books == {}
-
-
-def test_the_codes_written_as_literals_are_dbn_codes() -> None:
-    """The book and the adapter write DBN's codes as literals, for the compiled hot path: they must be DBN's."""
-    assert (ord(str(Side.BID)), ord(str(Side.ASK)), UNDEF_PRICE) == (BID, ASK, NO_ASK)
-    actions = (Action.ADD, Action.CANCEL, Action.MODIFY, Action.CLEAR)
-    assert tuple(ord(str(a)) for a in actions) == (adapter.ADD, adapter.CANCEL, adapter.MODIFY, adapter.CLEAR)
-    assert str(Action.CLEAR).encode() == adapter.CLEAR_CODE
-    assert {ord(str(a)) for a in (Action.TRADE, Action.FILL, Action.NONE)} == adapter.IGNORED_ACTIONS
-    assert (adapter.F_LAST, adapter.F_TOB, adapter.F_MAYBE_BAD_BOOK) == (F_LAST, F_TOB, F_MAYBE_BAD_BOOK)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import msgspec
 import numpy as np
-from databento_dbn import Action
 
+from obm_shared.dbn import TRADE_CODE
 from obm_shared.records import MBO_DTYPE, MboArray
 from receiver.book.views import format_price
-
-TRADE = str(Action.TRADE).encode()
 
 
 class Trade(msgspec.Struct, frozen=True):
@@ -35,7 +33,7 @@ class TradeTape:
 
     def record(self, records: MboArray) -> None:
         """Keep the trades among ``records`` (in order), dropping the oldest beyond ``size``."""
-        trades = records[records["action"] == TRADE]
+        trades = records[records["action"] == TRADE_CODE]
         if len(trades):
             self._records = np.concatenate([self._records, trades[-self.size :]])[-self.size :]
 

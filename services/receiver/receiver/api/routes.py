@@ -8,9 +8,9 @@ import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from obm_shared.dbn import ASK, BID
 from receiver.api.cache import VersionedCache
 from receiver.book import hot_path_build
-from receiver.book.book import ASK, BID
 from receiver.book.views import book_view, level_orders, market_views, queue_position
 from receiver.ingest import Receiver
 from receiver.processing import Run

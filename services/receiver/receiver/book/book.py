@@ -10,17 +10,12 @@ from typing import Final, TypeAlias
 
 from sortedcontainers import SortedDict
 
+from obm_shared.dbn import ASK, BID, UNDEF_PRICE
 from receiver.book.accounting import SkipReason
 from receiver.book.crossing import Crossing
 from receiver.book.level import PriceLevel
 
-# The DBN codes are written out as literals (a test checks them against databento_dbn's), so that the compiled
-# hot path (see the receiver's setup.py) inlines them as constants.
-BID: Final = ord("B")
-ASK: Final = ord("A")
 SIDES = frozenset((BID, ASK))
-UNDEF_PRICE: Final = 2**63 - 1
-"""DBN's undefined price."""
 NO_BID: Final = -(2**63)
 """Best bid price of an empty bid side: below every price."""
 NO_ASK: Final = UNDEF_PRICE
@@ -30,7 +25,7 @@ NO_ASK: Final = UNDEF_PRICE
 class SkippedRecord(Exception):
     """A record that cannot be applied; the book is unchanged.
 
-    Raised for every cancel of an order placed before a file starts (3% of CLX5's records), so it is kept
+    Raised for every cancel of an order placed before a file starts (common in real files), so it is kept
     cheap: the reason is stored, and only turned into text when the exception is shown."""
 
     def __init__(self, reason: SkipReason) -> None:
@@ -107,8 +102,7 @@ class OrderBook:
         raise SkippedRecord(SkipReason.INVALID_SIDE)
 
     # The methods below are the hot path: add and cancel each keep level totals, best prices and the
-    # observer's notes up to date inline, with no further calls in the common case (a Python call costs as
-    # much as the rest of the work); modify is a cancel and an add when the order moves.
+    # observer's notes up to date inline, with no further calls in the common case; modify is a cancel and an add when the order moves.
 
     def add(self, order_id: int, side: int, price: int, size: int) -> None:
         """A new order joins the back of its price level, creating the level (and a new best) if needed."""

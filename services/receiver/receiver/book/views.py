@@ -9,15 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from itertools import islice
-from typing import Final
 
 import msgspec
 
-from receiver.book.book import ASK, BID, OrderBook
+from obm_shared.dbn import ASK, BID, PRICE_SCALE
+from receiver.book.book import OrderBook
 from receiver.book.level import PriceLevel
 from receiver.book.market import Market
-
-PRICE_SCALE: Final = 1_000_000_000
 
 
 def format_price(raw: int) -> str:
