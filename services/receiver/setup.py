@@ -18,6 +18,7 @@ HOT_PATH = [
     "receiver/book/crossing.py",
     "receiver/book/level.py",
     "receiver/book/market.py",
+    "receiver/book/side_changes.py",
     "receiver/book/views.py",
     "receiver/event_lines.py",
 ]

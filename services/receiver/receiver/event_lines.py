@@ -2,7 +2,7 @@
 
 On the ingest path, :class:`EventCapturer` turns the book into an :class:`EventLine` struct; off it, the
 writer encodes a batch of them with msgspec, in C. Capturing is kept cheap three ways:
-- the books note what changed within the levels a line shows (see :class:`~receiver.book.book.OrderBook`):
+- the books note what changed within the levels a line shows (see :class:`~receiver.book.side_changes.SideChanges`):
   an untouched side is the previous line's (immutable) list; where one level changed (per book), the side
   gets just that level replaced, put in its place, or taken out with the next level beyond brought in; only
   an event that changed several levels of a book's side makes the side be read again (few events do);
@@ -28,7 +28,7 @@ import msgspec
 
 from obm_shared.dbn import ASK, BID
 from receiver.book.adapter import EventObserver
-from receiver.book.book import NO_ASK, NO_BID, OrderBook
+from receiver.book.book import OrderBook
 from receiver.book.market import Market
 from receiver.book.views import best_prices, format_price, merged_raw_levels
 
@@ -111,9 +111,9 @@ class EventCapturer(EventObserver):
         books = instrument.books
         bids, asks = instrument.bids, instrument.asks
         if len(books) == 1:  # a side the event left alone costs two reads here
-            if bids is None or book.bids_top_changed or book.bids_touched is not None:
+            if bids is None or book.bid_changes.changed():
                 bids = instrument.bids = self._own_side(books, BID, bids)
-            if asks is None or book.asks_top_changed or book.asks_touched is not None:
+            if asks is None or book.ask_changes.changed():
                 asks = instrument.asks = self._own_side(books, ASK, asks)
             orders = len(book.orders)
             crossing = book.crossing
@@ -122,9 +122,9 @@ class EventCapturer(EventObserver):
             bids_noted = asks_noted = False
             for sibling in books:
                 orders += len(sibling.orders)
-                if sibling.bids_top_changed or sibling.bids_touched is not None:
+                if sibling.bid_changes.changed():
                     bids_noted = True
-                if sibling.asks_top_changed or sibling.asks_touched is not None:
+                if sibling.ask_changes.changed():
                     asks_noted = True
             if bids is None or bids_noted:
                 bids = instrument.bids = self._consolidated_side(books, BID, bids)
@@ -157,14 +157,12 @@ class EventCapturer(EventObserver):
         """One side of an instrument's only book, which noted a change: the level it noted replaced, put in its
         place or taken out, or the side read again."""
         book = books[0]
-        if last is None or (book.bids_top_changed if side == BID else book.asks_top_changed):
+        changes = book.changes(side)
+        if last is None or changes.reread:
             return self._read(books, side)
-        if side == BID:
-            level, book.bids_touched = book.bids_touched, None
-        else:
-            level, book.asks_touched = book.asks_touched, None
+        level = changes.take()
         assert level is not None  # the caller saw a note
-        if (book.bids if side == BID else book.asks).get(level.price) is level:  # changed in place, or came
+        if book.levels(side).get(level.price) is level:  # changed in place, or came
             return self._put(books, side, last, level.price, level.size, len(level.orders))
         return self._removed(books, side, last, level.price)
 
@@ -224,12 +222,12 @@ class EventCapturer(EventObserver):
 
     def _watch(self, books: list[OrderBook], side: int, prices: list[int]) -> None:
         """Have the books watch the prices of a side as captured: down to its last level when it is full."""
-        limit = prices[-1] if len(prices) == self.depth else None
+        full = len(prices) == self.depth
         for book in books:
-            if side == BID:
-                book.bid_watch_floor = NO_BID if limit is None else limit
+            if full:
+                book.changes(side).watch(prices[-1])
             else:
-                book.ask_watch_ceiling = NO_ASK if limit is None else limit
+                book.changes(side).watch_all()
 
     def _consolidated_side(self, books: list[OrderBook], side: int, last: Side | None) -> Side:
         """One side across publishers, which noted a change: changed at the prices they noted, or read."""
@@ -237,15 +235,12 @@ class EventCapturer(EventObserver):
             return self._read(books, side)
         touched: list[int] = []
         for book in books:
-            if book.bids_top_changed if side == BID else book.asks_top_changed:
+            changes = book.changes(side)
+            if changes.reread:
                 return self._read(books, side)
-            level = book.bids_touched if side == BID else book.asks_touched
+            level = changes.take()
             if level is not None:
                 touched.append(level.price)
-                if side == BID:
-                    book.bids_touched = None
-                else:
-                    book.asks_touched = None
         for price in touched:
             summed = _summed(books, side, price)
             if summed is None:
@@ -271,10 +266,7 @@ class EventCapturer(EventObserver):
                 levels.append(self._level(price, size, count))
                 prices.append(price)
         for book in books:
-            if side == BID:
-                book.bids_top_changed, book.bids_touched = False, None
-            else:
-                book.asks_top_changed, book.asks_touched = False, None
+            book.changes(side).reset()
         self._watch(books, side, prices)
         return levels, prices
 

@@ -14,6 +14,7 @@ from obm_shared.dbn import ASK, BID, UNDEF_PRICE
 from receiver.book.accounting import SkipReason
 from receiver.book.crossing import Crossing
 from receiver.book.level import PriceLevel
+from receiver.book.side_changes import SideChanges
 
 SIDES = frozenset((BID, ASK))
 NO_BID: Final = -(2**63)
@@ -47,25 +48,18 @@ class OrderBook:
     empties), and ``best_changed`` notes that they moved, so crossing state is only re-evaluated after the
     events that can change it (whoever evaluates it resets the note).
 
-    Each side also tells an observer of its top levels (the per-event output) what changed since it last read
-    them, counting only changes at prices at least as good as the side's watch limit (the worst price it read):
-    ``*_touched`` is the one level that changed (in size or count, or it came, or it went), ``*_top_changed``
-    says the observer must read the side again (several levels changed, or the side was replaced). The observer
-    resets both, and the limit, when it reads. The defaults watch every price and ask for a read.
+    Each side keeps a :class:`SideChanges` that the book notes every change in, for an observer of its top
+    levels (the per-event output) to read: see :meth:`changes`.
     """
 
     __slots__ = (
-        "ask_watch_ceiling",
+        "ask_changes",
         "asks",
-        "asks_top_changed",
-        "asks_touched",
         "best_ask_price",
         "best_bid_price",
         "best_changed",
-        "bid_watch_floor",
+        "bid_changes",
         "bids",
-        "bids_top_changed",
-        "bids_touched",
         "crossing",
         "instrument_id",
         "maybe_bad",
@@ -86,12 +80,8 @@ class OrderBook:
         self.crossing = Crossing()
         self.maybe_bad = False
         """Set by F_MAYBE_BAD_BOOK; cleared by the next Clear."""
-        self.bid_watch_floor = NO_BID
-        self.ask_watch_ceiling = NO_ASK
-        self.bids_top_changed = True
-        self.asks_top_changed = True
-        self.bids_touched: PriceLevel | None = None
-        self.asks_touched: PriceLevel | None = None
+        self.bid_changes = SideChanges(True, NO_BID)
+        self.ask_changes = SideChanges(False, NO_ASK)
 
     def levels(self, side: int) -> Levels:
         """The price levels of ``side``; a side other than bid or ask cannot rest in a book."""
@@ -101,8 +91,12 @@ class OrderBook:
             return self.asks
         raise SkippedRecord(SkipReason.INVALID_SIDE)
 
+    def changes(self, side: int) -> SideChanges:
+        """What changed on ``side`` since the observer of its top levels last read it."""
+        return self.bid_changes if side == BID else self.ask_changes
+
     # The methods below are the hot path: add and cancel each keep level totals, best prices and the
-    # observer's notes up to date inline, with no further calls in the common case; modify is a cancel and an add when the order moves.
+    # change notes up to date inline; modify is a cancel and an add when the order moves.
 
     def add(self, order_id: int, side: int, price: int, size: int) -> None:
         """A new order joins the back of its price level, creating the level (and a new best) if needed."""
@@ -120,16 +114,10 @@ class OrderBook:
                 if price > self.best_bid_price:
                     self.best_bid_price = price
                     self.best_changed = True
-                if price >= self.bid_watch_floor and not self.bids_top_changed:
-                    self._note_change(level)
-            else:
-                if price < self.best_ask_price:
-                    self.best_ask_price = price
-                    self.best_changed = True
-                if price <= self.ask_watch_ceiling and not self.asks_top_changed:
-                    self._note_change(level)
-        elif not (self.bids_top_changed if level.is_bid else self.asks_top_changed):
-            self._note_change(level)
+            elif price < self.best_ask_price:
+                self.best_ask_price = price
+                self.best_changed = True
+        (self.bid_changes if level.is_bid else self.ask_changes).note(level)
         level.orders[order_id] = size
         level.size += size
         self.orders[order_id] = level
@@ -145,44 +133,25 @@ class OrderBook:
         if size > resting:
             raise SkippedRecord(SkipReason.CANCEL_EXCEEDS_SIZE)
         level.size -= size
+        (self.bid_changes if level.is_bid else self.ask_changes).note(level)
         if size < resting:
             level.orders[order_id] = resting - size
-            self._note_change(level)
             return
         del self.orders[order_id]
         del level.orders[order_id]
-        price = level.price
         if level.orders:
-            if not (self.bids_top_changed if level.is_bid else self.asks_top_changed):
-                self._note_change(level)
-        elif level.is_bid:
+            return
+        price = level.price
+        if level.is_bid:
             del self.bids[price]
             if price == self.best_bid_price:
                 self.best_bid_price = self.bids.keys()[-1] if self.bids else NO_BID
                 self.best_changed = True
-            if price >= self.bid_watch_floor and not self.bids_top_changed:
-                self._note_change(level)
         else:
             del self.asks[price]
             if price == self.best_ask_price:
                 self.best_ask_price = self.asks.keys()[0] if self.asks else NO_ASK
                 self.best_changed = True
-            if price <= self.ask_watch_ceiling and not self.asks_top_changed:
-                self._note_change(level)
-
-    def _note_change(self, level: PriceLevel) -> None:
-        """``level`` changed size or count, came or went: note it for the observer of its side's top levels."""
-        if level.is_bid:
-            if level.price >= self.bid_watch_floor:
-                if self.bids_touched is None:
-                    self.bids_touched = level
-                elif self.bids_touched is not level:
-                    self.bids_top_changed = True
-        elif level.price <= self.ask_watch_ceiling:
-            if self.asks_touched is None:
-                self.asks_touched = level
-            elif self.asks_touched is not level:
-                self.asks_top_changed = True
 
     def replace_top_of_book(self, side: int, price: int, size: int) -> None:
         """A top-of-book venue's add: the side becomes this one level (or empty for an undefined price)."""
@@ -195,10 +164,9 @@ class OrderBook:
             levels[price] = PriceLevel.top_of_book(price, side == BID, size)
         if side == BID:
             self.best_bid_price = NO_BID if price == UNDEF_PRICE else price
-            self.bids_top_changed = True
         else:
             self.best_ask_price = NO_ASK if price == UNDEF_PRICE else price
-            self.asks_top_changed = True
+        self.changes(side).note_replaced()
         self.best_changed = True
 
     def modify(self, order_id: int, side: int, price: int, size: int) -> bool:
@@ -219,7 +187,7 @@ class OrderBook:
                 del level.orders[order_id]
             level.orders[order_id] = size
             level.size += size - resting
-            self._note_change(level)
+            (self.bid_changes if level.is_bid else self.ask_changes).note(level)
             return False
         self.cancel(order_id, BID if level.is_bid else ASK, resting)
         self.add(order_id, side, price, size)
@@ -234,7 +202,8 @@ class OrderBook:
         self.best_ask_price = NO_ASK
         self.best_changed = True
         self.maybe_bad = False
-        self.bids_top_changed = self.asks_top_changed = True
+        self.bid_changes.note_replaced()
+        self.ask_changes.note_replaced()
 
     def best_bid(self) -> PriceLevel | None:
         """The highest bid level, if any."""
