@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from enum import StrEnum
 
 from obm_shared.framing import ProtocolError, StreamValidator
+from obm_shared.ids import new_run_id
 from obm_shared.messages import EndOfStream, Handshake, Message, RecordBatch, StreamError, StreamMetadata
 from obm_shared.records import MboArray
 from receiver.book.adapter import EventAligner, apply_records
@@ -38,7 +38,7 @@ class Run:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.clock = clock
-        self.run_id = uuid.uuid4().hex[:12]
+        self.run_id = new_run_id()
         self.state = RunState.READY
         self.market = Market()
         self.metadata: StreamMetadata | None = None
