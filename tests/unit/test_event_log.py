@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from receiver.core.config import Settings
-from receiver.event_log import INDEX_EVERY_LINES, EventLog, remove_old_runs
+from receiver.event_log import INDEX_EVERY_LINES, EventLog
 from receiver.processing import Run
+from receiver.run_output import remove_old_runs
+from tests.unit.test_wire import handshake
 
 BATCH_SIZES = [1, INDEX_EVERY_LINES - 1, 700, 3 * INDEX_EVERY_LINES + 5, 2, INDEX_EVERY_LINES, 333]
 
@@ -75,10 +77,19 @@ def test_a_new_run_keeps_the_configured_number_of_output_files(tmp_path: Path) -
     runs = []
     for _ in range(3):
         run = Run(settings)
-        assert run.event_log is not None
-        run.event_log.close()
+        asyncio.run(run.handle(handshake()))  # the stream arrives
+        assert run.output.log is not None
+        run.output.log.close()
         runs.append(run)
         time.sleep(0.01)  # distinct modification times
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         f"{run.run_id}.jsonl" for run in runs[1:]
     )
+
+
+def test_a_run_that_gets_no_stream_writes_no_file_and_removes_none(tmp_path: Path) -> None:
+    (tmp_path / "earlier.jsonl").write_text("{}\n")
+    run = Run(Settings(output_dir=tmp_path, output_keep_runs=1))
+    asyncio.run(run.fail("replaced by a new run before any stream arrived"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["earlier.jsonl"]
+    assert run.output.lines_written == 0 and run.output.read_page(0, 10) == []

@@ -20,15 +20,6 @@ INDEX_EVERY_LINES = 1024
 _CLOSE = None
 
 
-def remove_old_runs(output_dir: Path, keep: int) -> list[Path]:
-    """Remove the oldest run files (``*.jsonl``) of ``output_dir`` so ``keep`` remain; returns those removed."""
-    runs = sorted(output_dir.glob("*.jsonl"), key=lambda path: path.stat().st_mtime)
-    removed = runs[: max(len(runs) - keep, 0)]
-    for path in removed:
-        path.unlink(missing_ok=True)
-    return removed
-
-
 class EventLog:
     """One JSON line per book event, appended to ``path``."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,11 +15,9 @@ from obm_shared.records import MboArray
 from receiver.book.adapter import EventAligner, apply_records
 from receiver.book.market import Market
 from receiver.core.config import Settings
-from receiver.event_lines import EventCapturer, encode_lines
-from receiver.event_log import EventLog, remove_old_runs
+from receiver.event_lines import EventCapturer
+from receiver.run_output import RunOutput
 from receiver.trade_tape import TradeTape
-
-logger = logging.getLogger("receiver.processing")
 
 
 class RunState(StrEnum):
@@ -33,7 +30,9 @@ class RunState(StrEnum):
 
 
 class Run:
-    """State and counts of one stream. Reads between slices always see books at event boundaries."""
+    """State and counts of one stream. Reads between slices always see books at event boundaries.
+
+    Its output file is :class:`RunOutput`'s concern; its status as the API reports it, ``run_status``'s."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
@@ -52,17 +51,8 @@ class Run:
         self.finished_at: float | None = None
         self.version = 0
         """Incremented whenever the books change (after each applied slice of complete events)."""
-        self.event_log: EventLog | None = None
+        self.output = RunOutput(settings, self.run_id)
         self.capturer = EventCapturer(self.market, settings.output_depth)
-        if settings.output_enabled:
-            if settings.output_keep_runs > 0:  # this run's file is about to be one of them
-                for removed in remove_old_runs(settings.output_dir, settings.output_keep_runs - 1):
-                    logger.info("old output removed", extra={"file": removed.name})
-            self.event_log = EventLog(
-                settings.output_dir / f"{self.run_id}.jsonl",
-                settings.output_queue_batches,
-                encode_lines,
-            )
 
     @property
     def records_received(self) -> int:
@@ -82,6 +72,7 @@ class Run:
         elif isinstance(message, Handshake):
             self.metadata = message.metadata
             self.market.symbols.update(message.metadata.instruments)
+            self.output.open()
             self.state = RunState.RECEIVING
             self.version += 1
         elif isinstance(message, EndOfStream):
@@ -114,42 +105,18 @@ class Run:
         self.trades.record(records)
 
     async def _apply_slice(self, records: MboArray) -> None:
-        apply_records(self.market, records, self.capturer if self.event_log is not None else None)
+        event_log = self.output.log
+        apply_records(self.market, records, self.capturer if event_log is not None else None)
         self.version += 1
-        if self.event_log is not None and (lines := self.capturer.take()):
-            await self.event_log.put(lines)
+        if event_log is not None and (lines := self.capturer.take()):
+            await event_log.put(lines)
 
     async def _finish(self, state: RunState = RunState.DONE) -> None:
         tail = self.aligner.flush()
         if tail is not None:
             await self._apply_slice(tail)
-        if self.event_log is not None:
-            await asyncio.to_thread(self.event_log.close)
-            if self.event_log.error:
-                self.last_error = self.event_log.error
+        if output_error := await self.output.close():
+            self.last_error = output_error
         self.finished_at = self.clock()
         self.state = state
         self.version += 1
-
-    def status(self) -> dict[str, object]:
-        """Counts and state, JSON-ready."""
-        accounting = self.market.accounting
-        elapsed = self.elapsed_seconds()
-        return {
-            "run_id": self.run_id,
-            "state": self.state.value,
-            "source": self.metadata.source if self.metadata else None,
-            "records_expected": self.metadata.record_count if self.metadata else None,
-            "records_received": self.records_received,
-            "records_sent_by_sender": self.sender_totals.records_sent if self.sender_totals else None,
-            "accounting": accounting.as_dict(),
-            "pending_records": self.records_received - accounting.records,
-            "accounted": accounting.balanced
-            and (self.state != RunState.DONE or accounting.records == self.records_received),
-            "events": accounting.events,
-            "elapsed_seconds": round(elapsed, 6),
-            "records_per_second": round(accounting.records / elapsed) if elapsed > 0 else 0,
-            "output_lines": self.event_log.lines_written if self.event_log else None,
-            "protocol_errors": dict(self.protocol_errors),
-            "last_error": self.last_error,
-        }

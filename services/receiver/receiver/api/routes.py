@@ -14,6 +14,7 @@ from receiver.book import hot_path_build
 from receiver.book.views import book_view, level_orders, market_views, queue_position
 from receiver.ingest import Receiver
 from receiver.processing import Run
+from receiver.run_status import run_status
 
 router = APIRouter()
 _encoder = msgspec.json.Encoder()
@@ -56,15 +57,15 @@ async def start_processing(receiver: Annotated[Receiver, Depends(get_receiver)])
 
 @router.get("/status", summary="State, counts, rate and errors of the current run")
 async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBytes:
-    run_status = receiver.run.status() if receiver.run else None
+    current = run_status(receiver.run) if receiver.run else None
     return JSONBytes(
         {
             "service": "receiver",
-            "state": run_status["state"] if run_status else "idle",
+            "state": current["state"] if current else "idle",
             "ingest_port": receiver.settings.ingest_port,
             "rejected_connections": receiver.rejected_connections,
             "hot_path": hot_path_build(),
-            "run": run_status,
+            "run": current,
         }
     )
 
@@ -143,10 +144,10 @@ async def events(
     start: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> JSONBytes:
-    if run.event_log is None:
+    if not run.output.enabled:
         raise HTTPException(404, "event output is switched off (RECEIVER_OUTPUT_ENABLED=false)")
-    lines = run.event_log.read_page(start, limit)
-    head = _encoder.encode({"run_id": run.run_id, "total": run.event_log.lines_written, "start": start})
+    lines = run.output.read_page(start, limit)
+    head = _encoder.encode({"run_id": run.run_id, "total": run.output.lines_written, "start": start})
     return JSONBytes(head[:-1] + b',"events":[' + b",".join(lines) + b"]}")
 
 
