@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,14 +26,34 @@ class Stack:
     data_dir: Path
     output_dir: Path
     logs_dir: Path
+    token: str | None = None
+    """The OBM_API_TOKEN the services share, if they were given one."""
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers of a request that may change state."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Receiver, sender and orchestrator on free loopback ports; the real data folder linked in as ``real/``."""
+    with running_stack(tmp_path_factory.mktemp("stack")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def secured_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The same stack with an API token shared by the three services."""
+    with running_stack(tmp_path_factory.mktemp("secured"), secrets.token_urlsafe(32)) as running:
+        yield running
+
+
+@contextmanager
+def running_stack(root: Path, token: str | None = None) -> Iterator[Stack]:
+    """The three services as processes with their folders under ``root``; ``token`` as their OBM_API_TOKEN."""
     from demo_market.writer import write_demo_file
 
-    root = tmp_path_factory.mktemp("stack")
     data_dir, output_dir, logs_dir = root / "data", root / "output", root / "logs"
     for folder in (data_dir / "demo", output_dir, logs_dir):
         folder.mkdir(parents=True)
@@ -49,6 +71,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "ORCHESTRATOR_RECEIVER_INGEST_PORT": ports["ingest"],
         },
     }
+    if token is not None:
+        for environment in services.values():
+            environment["OBM_API_TOKEN"] = token
     with local_services(services, logs_dir, ports) as running:
         yield Stack(
             running.urls["orchestrator"],
@@ -57,4 +82,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             data_dir,
             output_dir,
             logs_dir,
+            token,
         )

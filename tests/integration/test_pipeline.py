@@ -146,7 +146,7 @@ def test_stop_ends_a_paced_replay_and_the_receiver_is_told(stack: Stack) -> None
     busy = start(stack)
     assert busy.status_code == 409, "a second replay must be refused while one runs"
     assert "stream" in busy.json()["detail"]
-    stopped = httpx.post(f"{stack.orchestrator}/api/stop", timeout=10).json()
+    stopped = httpx.post(f"{stack.orchestrator}/api/stop", json={}, timeout=10).json()
     assert stopped["run"]["state"] == "stopped"
     status = wait_for_run_end(stack)
     receiver_run = status["receiver"]["status"]["run"]

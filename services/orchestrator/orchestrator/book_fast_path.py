@@ -2,8 +2,9 @@
 
 This ASGI wrapper answers the plain, valid form of that request itself, through the same book reads as the
 route in ``api/routes.py``, which stays the documented one. Everything else goes to the app: other paths, a
-query this parser does not fully accept (so FastAPI's validation errors stay the only ones), and a failed
-read (so the app's error handlers answer it, in their shapes).
+query this parser does not fully accept (so FastAPI's validation errors stay the only ones), a request
+without the token when reads need one (so the app's guard answers 401), and a failed read (so the app's
+error handlers answer it, in their shapes).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from obm_shared.auth import token_matches
 from orchestrator.book_reads import DEFAULT_BOOK_DEPTH, MAX_BOOK_DEPTH, BookReads, book_query
 from orchestrator.clients import ServiceRefused, ServiceUnavailable
+from orchestrator.core.config import Settings
 
 BOOK_PATH = "/api/order-book"
 QUERY_FIELDS = frozenset(("depth", "instrument_id", "publisher_id", "per_publisher"))
@@ -48,6 +51,20 @@ def parse_book_query(query_string: bytes) -> dict[str, Any] | None:
     return book_query(depth, ids.get("instrument_id"), ids.get("publisher_id"), per_publisher == "true")
 
 
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if the request has one."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token if scheme.lower() == "bearer" else None
+    return None
+
+
+def may_read(settings: Settings, scope: Scope) -> bool:
+    """What the app's read guard would let through: anyone, or only the token's holder."""
+    return settings.read_auth == "open" or token_matches(settings.api_token, bearer_token(scope))
+
+
 class BookReadFastPath:
     """Wraps the orchestrator app; see the module's docstring."""
 
@@ -57,7 +74,7 @@ class BookReadFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == BOOK_PATH:
             query = parse_book_query(scope["query_string"])
-            if query is not None:
+            if query is not None and may_read(self.app.state.settings, scope):
                 books: BookReads = self.app.state.books
                 try:
                     body = await books.read(query)

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 
 class ServiceUnavailable(Exception):
@@ -27,12 +28,16 @@ class ServiceRefused(Exception):
 
 
 class ServiceClient:
-    """One downstream service, reached over HTTP with a shared connection pool."""
+    """One downstream service, reached over HTTP with a shared connection pool; every request carries the
+    shared API token when the orchestrator has one."""
 
-    def __init__(self, name: str, base_url: str, timeout_seconds: float) -> None:
+    def __init__(
+        self, name: str, base_url: str, timeout_seconds: float, token: SecretStr | None = None
+    ) -> None:
         self.name = name
         self.base_url = base_url
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds)
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token is not None else None
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds, headers=headers)
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """The decoded JSON answer; raises :class:`ServiceUnavailable` or :class:`ServiceRefused`."""

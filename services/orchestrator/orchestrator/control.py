@@ -25,19 +25,21 @@ async def start_replay(
     file: str | None,
     speed: float | None,
 ) -> dict[str, Any]:
-    """Prepare the receiver, then start the sender; returns at once with the ids of the run.
+    """Check with the sender, prepare the receiver, then start the sender; returns at once with the run's ids.
 
-    ``run_id`` is the receiver's run, the one its books and event lines carry; ``sender_run_id`` names the
-    sender's side of it. The order removes the race: the receiver has a fresh, ready run before the first
-    byte is sent.
+    The sender first answers what its start would (file, target, speed, idle) without starting, so a start
+    it would refuse leaves the receiver's books and output as they were. Only then is the receiver reset,
+    before the first byte is sent. ``run_id`` is the receiver's run, the one its books and event lines
+    carry; ``sender_run_id`` names the sender's side of it.
     """
-    prepared = await receiver.request("POST", "/start-processing")
     body: dict[str, Any] = {
         "file": file,
         "receiver_host": ingest[0],
         "receiver_port": ingest[1],
         "speed": speed,
     }
+    await sender.request("POST", "/start-streaming/check", json=body)
+    prepared = await receiver.request("POST", "/start-processing", json={})
     started = await sender.request("POST", "/start-streaming", json=body)
     return {
         "run_id": prepared["run_id"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import AsyncIterator
@@ -11,9 +12,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from obm_shared.auth import RequireReadToken
+from obm_shared.metrics import add_metrics
 from obm_shared.service import serve
 from orchestrator.api.live import router as live_router
-from orchestrator.api.routes import router
+from orchestrator.api.routes import actions, reads
 from orchestrator.book_fast_path import BookReadFastPath
 from orchestrator.book_reads import BookReads
 from orchestrator.clients import ServiceClient, ServiceRefused, ServiceUnavailable
@@ -27,11 +30,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.settings = settings
         app.state.started_at = time.monotonic()
-        app.state.sender = ServiceClient("sender", settings.sender_url, settings.request_timeout_seconds)
+        app.state.start_lock = asyncio.Lock()
+        app.state.sender = ServiceClient(
+            "sender", settings.sender_url, settings.request_timeout_seconds, settings.api_token
+        )
         app.state.receiver = ServiceClient(
-            "receiver", settings.receiver_url, settings.request_timeout_seconds
+            "receiver", settings.receiver_url, settings.request_timeout_seconds, settings.api_token
         )
         app.state.books = BookReads(app.state.receiver, settings.book_read_max_age_seconds)
         app.state.live = LiveFeed(
@@ -52,8 +57,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Web UI and API: starts replays across the sender and receiver and serves their books.",
         lifespan=lifespan,
     )
-    app.include_router(router)
+    # Set before the first request, which the guards read it for.
+    app.state.settings = settings
+    app.include_router(actions)
+    app.include_router(reads)
     app.include_router(live_router)
+    add_metrics(app)
 
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(request: Request, error: ServiceUnavailable) -> JSONResponse:
@@ -61,10 +70,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ServiceRefused)
     async def refused(request: Request, error: ServiceRefused) -> JSONResponse:
-        status = error.status_code if 400 <= error.status_code < 500 else 502
+        # A service refusing the orchestrator's token is the deployment's fault, not the caller's: no 401.
+        caller_error = 400 <= error.status_code < 500 and error.status_code != 401
+        status = error.status_code if caller_error else 502
         return JSONResponse({"detail": str(error), "service": error.service}, status_code=status)
 
-    @app.get("/status", summary="The orchestrator's own health")
+    @app.get("/status", summary="The orchestrator's own health", dependencies=[RequireReadToken])
     async def status() -> dict[str, object]:
         return {"service": "orchestrator", "state": "up"}
 

@@ -1,20 +1,27 @@
-"""The orchestrator's API under /api: thin handlers over the service clients."""
+"""The orchestrator's API under /api: thin handlers over the service clients.
+
+Two routers, so no route can be left unguarded by accident: ``actions`` (state-changing, ``RequireToken``)
+and ``reads`` (``RequireReadToken``: open unless ``OBM_READ_AUTH=token``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from obm_shared.auth import RequireReadToken, RequireToken
 from obm_shared.limits import Speed
 from orchestrator.book_reads import DEFAULT_BOOK_DEPTH, MAX_BOOK_DEPTH, BookReads, book_query
 from orchestrator.clients import ServiceClient
 from orchestrator.control import services_status, start_replay
 from orchestrator.core.config import Settings
 
-router = APIRouter(prefix="/api")
+actions = APIRouter(prefix="/api", dependencies=[RequireToken])
+reads = APIRouter(prefix="/api", dependencies=[RequireReadToken])
 
 
 class StartRequest(BaseModel):
@@ -44,30 +51,35 @@ Sender = Annotated[ServiceClient, Depends(sender_client)]
 Receiver = Annotated[ServiceClient, Depends(receiver_client)]
 
 
-@router.post(
-    "/start-streaming", summary="Prepare the receiver, then start the sender; returns the run id at once"
+@actions.post(
+    "/start-streaming",
+    summary="Check with the sender, prepare the receiver, then start the sender; returns the run id at once",
 )
 async def start_streaming(
+    request: Request,
     body: StartRequest,
     sender: Sender,
     receiver: Receiver,
     settings: Annotated[Settings, Depends(settings_of)],
 ) -> dict[str, Any]:
     ingest = (settings.receiver_ingest_host, settings.receiver_ingest_port)
-    return await start_replay(sender, receiver, ingest, body.file, body.speed)
+    # One start at a time, so two cannot both pass the sender's check and reset the receiver in turn.
+    start_lock: asyncio.Lock = request.app.state.start_lock
+    async with start_lock:
+        return await start_replay(sender, receiver, ingest, body.file, body.speed)
 
 
-@router.post("/stop", summary="Stop the running replay")
+@actions.post("/stop", summary="Stop the running replay")
 async def stop(sender: Sender) -> Any:
-    return await sender.request("POST", "/stop")
+    return await sender.request("POST", "/stop", json={})
 
 
-@router.get("/files", summary="DBN files the sender can stream")
+@reads.get("/files", summary="DBN files the sender can stream")
 async def files(sender: Sender) -> Any:
     return await sender.request("GET", "/files")
 
 
-@router.get("/order-book", summary="The receiver's books (consolidated first, then per publisher)")
+@reads.get("/order-book", summary="The receiver's books (consolidated first, then per publisher)")
 async def order_book(
     request: Request,
     depth: Annotated[int, Query(ge=1, le=MAX_BOOK_DEPTH)] = DEFAULT_BOOK_DEPTH,
@@ -80,7 +92,7 @@ async def order_book(
     return Response(content=body, media_type="application/json")
 
 
-@router.get("/events", summary="Per-event JSON lines of the current run, in pages")
+@reads.get("/events", summary="Per-event JSON lines of the current run, in pages")
 async def events(
     receiver: Receiver,
     start: Annotated[int, Query(ge=0)] = 0,
@@ -89,11 +101,11 @@ async def events(
     return await receiver.request("GET", "/events", params={"start": start, "limit": limit})
 
 
-@router.get("/trades", summary="The most recent trades")
+@reads.get("/trades", summary="The most recent trades")
 async def trades(receiver: Receiver, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Any:
     return await receiver.request("GET", "/trades", params={"limit": limit})
 
 
-@router.get("/microservices/status", summary="Each service's status, reachable or not, with latency")
+@reads.get("/microservices/status", summary="Each service's status, reachable or not, with latency")
 async def microservices_status(request: Request, sender: Sender, receiver: Receiver) -> dict[str, Any]:
     return await services_status([sender, receiver], request.app.state.started_at)
