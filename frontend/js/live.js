@@ -1,6 +1,11 @@
 // The live feed: one WebSocket to the orchestrator, reconnecting; frames are coalesced to screen pace
 // (the newest frame wins and is drawn at the next animation frame).
 
+import { askForToken, currentToken } from "./token.js";
+
+const LIVE_SUBPROTOCOL = "obm.live";
+const POLICY_VIOLATION = 1008; // the server's close code for a missing or wrong token
+
 export class LiveFeed {
   /**
    * @param {(frame: object) => void} render  draws one frame (called at most once per animation frame)
@@ -26,17 +31,36 @@ export class LiveFeed {
     return `${scheme}//${location.host}/api/live`;
   }
 
+  /** The subprotocols offered: the feed's own, and the token (a browser cannot set a WebSocket's headers). */
+  subprotocols(token) {
+    return token ? [LIVE_SUBPROTOCOL, `bearer.${token}`] : [LIVE_SUBPROTOCOL];
+  }
+
   connect() {
-    const socket = new WebSocket(this.url());
+    const token = currentToken();
+    let socket;
+    try {
+      socket = new WebSocket(this.url(), this.subprotocols(token));
+    } catch (error) {
+      // A token with characters a subprotocol cannot carry.
+      this.onConnection({ connected: false, detail: `live feed not opened: ${error.message}` });
+      return;
+    }
     this.socket = socket;
     socket.addEventListener("open", () => {
-      this.retryMs = 500;
       this.onConnection({ connected: true, detail: null });
       this.sendSubscription();
     });
-    socket.addEventListener("message", (event) => this.receive(event.data));
+    socket.addEventListener("message", (event) => {
+      this.retryMs = 500; // reset on data, not on open: a refused token is closed right after the open
+      this.receive(event.data);
+    });
     socket.addEventListener("close", (event) => {
       if (this.socket !== socket) return;
+      if (event.code === POLICY_VIOLATION && (currentToken() !== token || askForToken(event.reason))) {
+        this.connect();
+        return;
+      }
       const seconds = (this.retryMs / 1000).toFixed(1);
       const why = event.code === 1006 ? "connection lost" : `closed (${event.code}${event.reason ? ` ${event.reason}` : ""})`;
       this.onConnection({ connected: false, detail: `live feed ${why}; reconnecting in ${seconds} s` });

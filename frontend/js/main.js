@@ -7,6 +7,7 @@ import { Ladder } from "./ladder.js";
 import { LiveFeed } from "./live.js";
 import { Alerts, Health, Progress, problemsOf } from "./status.js";
 import { Tape } from "./tape.js";
+import { takeTokenFromAddress } from "./token.js";
 
 const CHART_LEVELS = 50; // levels per side polled for the depth chart; the ladder shows the top `rows`
 
@@ -155,5 +156,6 @@ setInterval(() => {
   counted = { received: feed.framesReceived, drawn: feed.framesDrawn, at: now };
 }, 1000);
 
+takeTokenFromAddress();
 controls.load();
 feed.connect();
