@@ -12,10 +12,10 @@ PACKAGES := shared/obm_shared services/sender/sender services/receiver/receiver 
 	services/orchestrator/orchestrator services/demo_market/demo_market cli/orderbook_cli
 QUICK_TESTS := -m "not e2e and not browser"
 
-.PHONY: help install test check test-fast lint typecheck up down images demo-data bench compiled-receiver clean
+.PHONY: help install test check test-fast lint typecheck env up down images demo-data bench compiled-receiver clean
 
 help:
-	@echo "make up        start the whole system in Docker (http://localhost:8000)"
+	@echo "make up        start the whole system in Docker; prints the UI's address with the API token"
 	@echo "make test      lint, build the images, then run every test (unit, integration, e2e, browser)"
 	@echo "make check     lint, then the tests that need no containers and no browser (quick)"
 	@echo "make bench     measure throughput, latency and memory (writes bench/results/latest.json)"
@@ -56,10 +56,15 @@ test: lint images
 test-fast: | $(INSTALLED)
 	$(VENV)/bin/pytest $(QUICK_TESTS) $(PYTEST_ARGS)
 
-images:
+# .env holds the API token compose gives the services (made the first time; compose refuses to run without it).
+env:
+	@scripts/env-file.sh
+
+images: env
 	scripts/docker/build-images.sh
 
 up: images
+	@scripts/env-file.sh url
 	scripts/docker/compose.sh up
 
 down:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,13 @@ class ComposeStack:
     orchestrator: str
     sender: str
     receiver: str
+    token: str
+    """The API token the containers were given (compose refuses to start without one)."""
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers of a request that may change state."""
+        return {"Authorization": f"Bearer {self.token}"}
 
     def docker_compose(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``docker compose`` on this project (e.g. to stop one service)."""
@@ -55,6 +63,8 @@ def compose_stack() -> Iterator[ComposeStack]:
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     os.environ["COMPOSE_PROJECT_NAME"] = PROJECT
     os.environ["OBM_USER_DATA"] = str(DATA_DIR.resolve()) if DATA_DIR.is_dir() else str(REPO / "data")
+    # A token of the tests' own, over any .env, as `make up` would make one.
+    os.environ["OBM_API_TOKEN"] = token = secrets.token_urlsafe(32)
     compose = testcontainers_compose.DockerCompose(
         REPO,
         compose_file_name=["docker-compose.yml", "tests/e2e/docker-compose.e2e.yml"],
@@ -67,6 +77,6 @@ def compose_stack() -> Iterator[ComposeStack]:
             service: "http://{}:{}".format(*compose.get_service_host_and_port(service, port))
             for service, port in (("orchestrator", 8000), ("sender", 8081), ("receiver", 8082))
         }
-        yield ComposeStack(compose, urls["orchestrator"], urls["sender"], urls["receiver"])
+        yield ComposeStack(compose, urls["orchestrator"], urls["sender"], urls["receiver"], token)
     finally:
         compose.stop()

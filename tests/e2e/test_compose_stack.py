@@ -51,7 +51,10 @@ def test_every_container_is_healthy_and_the_demo_data_was_seeded(compose_stack: 
 def test_clx5_from_the_users_data_folder_gives_the_known_book(compose_stack: ComposeStack) -> None:
     real_file(CLX5)
     started = httpx.post(
-        f"{compose_stack.orchestrator}/api/start-streaming", json={"file": f"user/{CLX5}"}, timeout=30
+        f"{compose_stack.orchestrator}/api/start-streaming",
+        json={"file": f"user/{CLX5}"},
+        headers=compose_stack.auth,
+        timeout=30,
     )
     assert started.status_code == 200, started.text
     status = wait_for_run_end(compose_stack)
@@ -85,7 +88,12 @@ def test_clx5_from_the_users_data_folder_gives_the_known_book(compose_stack: Com
 
 def test_demo_data_replays_and_its_event_lines_are_served(compose_stack: ComposeStack) -> None:
     assert (
-        httpx.post(f"{compose_stack.orchestrator}/api/start-streaming", json={}, timeout=30).status_code
+        httpx.post(
+            f"{compose_stack.orchestrator}/api/start-streaming",
+            json={},
+            headers=compose_stack.auth,
+            timeout=30,
+        ).status_code
         == 200
     )
     run = wait_for_run_end(compose_stack)["receiver"]["status"]["run"]
@@ -105,6 +113,7 @@ def test_receiver_stopped_mid_stream_is_a_failed_run_not_a_hang(compose_stack: C
     started = httpx.post(
         f"{compose_stack.orchestrator}/api/start-streaming",
         json={"file": f"user/{CLX5}", "speed": 50},
+        headers=compose_stack.auth,
         timeout=30,
     )
     assert started.status_code == 200, started.text
@@ -125,3 +134,17 @@ def test_receiver_stopped_mid_stream_is_a_failed_run_not_a_hang(compose_stack: C
         assert 0 < sender_run["records_sent"] < 38_212
     finally:
         compose_stack.docker_compose("up", "-d", "--wait", "receiver")
+
+
+def test_the_containers_change_state_only_for_the_tokens_holder(compose_stack: ComposeStack) -> None:
+    for url in (
+        f"{compose_stack.orchestrator}/api/stop",
+        f"{compose_stack.sender}/stop",
+        f"{compose_stack.receiver}/start-processing",
+    ):
+        refused = httpx.post(url, json={}, timeout=10)
+        assert refused.status_code == 401, f"{url} without the token: {refused.status_code} {refused.text}"
+    stopped = httpx.post(
+        f"{compose_stack.orchestrator}/api/stop", json={}, headers=compose_stack.auth, timeout=10
+    )
+    assert stopped.status_code == 200, f"the orchestrator's token did not reach the sender: {stopped.text}"
