@@ -75,7 +75,7 @@ def replay_once(stack: LocalStack, file_name: str) -> dict[str, Any]:
 
     One client for the whole replay, polling at a modest pace: this process's CPU is taken from the receiver."""
     with httpx.Client(timeout=10) as client:
-        client.post(f"{stack.urls['receiver']}/start-processing").raise_for_status()
+        client.post(f"{stack.urls['receiver']}/start-processing", json={}).raise_for_status()
         client.post(
             f"{stack.urls['sender']}/start-streaming", json={"file": file_name}, timeout=60
         ).raise_for_status()

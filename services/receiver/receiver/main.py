@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from obm_shared.metrics import add_metrics
 from obm_shared.service import serve
-from receiver.api.routes import router
+from receiver.api.routes import actions, reads
 from receiver.core.config import Settings
 from receiver.ingest import Receiver
 
@@ -32,7 +33,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Decodes the MBO record stream on its TCP ingest port and rebuilds L3 order books.",
         lifespan=lifespan,
     )
-    app.include_router(router)
+    # Set before the first request, which the guards read it for.
+    app.state.settings = settings
+    app.include_router(actions)
+    app.include_router(reads)
+    add_metrics(app)
     return app
 
 

@@ -8,6 +8,7 @@ import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from obm_shared.auth import RequireReadToken, RequireToken
 from obm_shared.dbn import ASK, BID
 from receiver.api.cache import VersionedCache
 from receiver.book import hot_path_build
@@ -16,7 +17,10 @@ from receiver.ingest import Receiver
 from receiver.processing import Run
 from receiver.run_status import run_status
 
-router = APIRouter()
+actions = APIRouter(dependencies=[RequireToken])
+"""State-changing routes: the API token when one is set."""
+reads = APIRouter(dependencies=[RequireReadToken])
+"""Reads: open unless ``OBM_READ_AUTH=token``."""
 _encoder = msgspec.json.Encoder()
 _book_cache = VersionedCache()
 
@@ -44,7 +48,7 @@ async def current_run(receiver: Annotated[Receiver, Depends(get_receiver)]) -> R
     return receiver.run
 
 
-@router.post("/start-processing", summary="Reset the market and get ready for the next stream")
+@actions.post("/start-processing", summary="Reset the market and get ready for the next stream")
 async def start_processing(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBytes:
     try:
         run = await receiver.new_run()
@@ -55,7 +59,7 @@ async def start_processing(receiver: Annotated[Receiver, Depends(get_receiver)])
     )
 
 
-@router.get("/status", summary="State, counts, rate and errors of the current run")
+@reads.get("/status", summary="State, counts, rate and errors of the current run")
 async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBytes:
     current = run_status(receiver.run) if receiver.run else None
     return JSONBytes(
@@ -70,9 +74,7 @@ async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBy
     )
 
 
-@router.get(
-    "/order-book", summary="Consolidated and per-publisher books: depth, BBO, spread, crossed, counts"
-)
+@reads.get("/order-book", summary="Consolidated and per-publisher books: depth, BBO, spread, crossed, counts")
 async def order_book(
     run: Annotated[Run, Depends(current_run)],
     depth: Depth = 10,
@@ -111,7 +113,7 @@ def _order_book(
     )
 
 
-@router.get("/order-book/level", summary="The orders queued at one price, front of the queue first")
+@reads.get("/order-book/level", summary="The orders queued at one price, front of the queue first")
 async def price_level(
     run: Annotated[Run, Depends(current_run)],
     instrument_id: int,
@@ -125,7 +127,7 @@ async def price_level(
     return JSONBytes(level_orders(book, BID if side == "B" else ASK, price))
 
 
-@router.get("/order-book/queue-position", summary="Where one order waits in its level's queue")
+@reads.get("/order-book/queue-position", summary="Where one order waits in its level's queue")
 async def order_queue_position(
     run: Annotated[Run, Depends(current_run)], instrument_id: int, publisher_id: int, order_id: int
 ) -> JSONBytes:
@@ -138,7 +140,7 @@ async def order_queue_position(
         raise HTTPException(404, f"order {order_id} is not in the book") from None
 
 
-@router.get("/events", summary="Per-event JSON lines of the current run, in pages")
+@reads.get("/events", summary="Per-event JSON lines of the current run, in pages")
 async def events(
     run: Annotated[Run, Depends(current_run)],
     start: Annotated[int, Query(ge=0)] = 0,
@@ -151,7 +153,7 @@ async def events(
     return JSONBytes(head[:-1] + b',"events":[' + b",".join(lines) + b"]}")
 
 
-@router.get("/trades", summary="The most recent trades, newest last")
+@reads.get("/trades", summary="The most recent trades, newest last")
 async def trades(
     run: Annotated[Run, Depends(current_run)], limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> JSONBytes:
