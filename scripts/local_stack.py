@@ -33,13 +33,15 @@ class LocalStack:
     logs: dict[str, Path] = field(default_factory=dict)
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, token: str | None) -> None:
+    # With OBM_READ_AUTH=token, /status needs the token too.
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{url}/status", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/status", headers=headers, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -69,7 +71,7 @@ def local_services(
             )
             url = f"http://127.0.0.1:{http_ports[name]}"
             stack.urls[name], stack.processes[name], stack.logs[name] = url, process, log
-            _wait_until_up(url, process, log)
+            _wait_until_up(url, process, log, env.get("OBM_API_TOKEN"))
         yield stack
     finally:
         for process in stack.processes.values():

@@ -50,8 +50,9 @@ def secured_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @contextmanager
-def running_stack(root: Path, token: str | None = None) -> Iterator[Stack]:
-    """The three services as processes with their folders under ``root``; ``token`` as their OBM_API_TOKEN."""
+def running_stack(root: Path, token: str | None = None, read_auth: str = "open") -> Iterator[Stack]:
+    """The three services as processes with their folders under ``root``; ``token`` as their OBM_API_TOKEN,
+    ``read_auth`` as their OBM_READ_AUTH."""
     from demo_market.writer import write_demo_file
 
     data_dir, output_dir, logs_dir = root / "data", root / "output", root / "logs"
@@ -71,8 +72,9 @@ def running_stack(root: Path, token: str | None = None) -> Iterator[Stack]:
             "ORCHESTRATOR_RECEIVER_INGEST_PORT": ports["ingest"],
         },
     }
-    if token is not None:
-        for environment in services.values():
+    for environment in services.values():
+        environment["OBM_READ_AUTH"] = read_auth
+        if token is not None:
             environment["OBM_API_TOKEN"] = token
     with local_services(services, logs_dir, ports) as running:
         yield Stack(
