@@ -7,6 +7,7 @@ from pathlib import Path
 from bench.measure import Figure, rate
 from obm_shared.dbn_file import open_mbo_file
 from obm_shared.framing import FrameDecoder, FrameEncoder, StreamValidator
+from obm_shared.ids import new_run_id
 from obm_shared.messages import PROTOCOL_VERSION, Handshake, RecordBatch
 from receiver.book.adapter import apply_records
 from receiver.book.market import Market
@@ -21,7 +22,7 @@ def measure_parts(path: Path, runs: int) -> list[Figure]:
     batches = list(mbo_file.batches(RECORDS_PER_BATCH))
     records = sum(len(batch) for batch in batches)
     encoder = FrameEncoder()
-    handshake = encoder.encode(Handshake(PROTOCOL_VERSION, mbo_file.metadata()))
+    handshake = encoder.encode(Handshake(PROTOCOL_VERSION, mbo_file.metadata(), new_run_id(), proof=b""))
 
     def read() -> None:
         for _ in mbo_file.batches(RECORDS_PER_BATCH):

@@ -1,9 +1,11 @@
-"""Length-prefixed msgpack frames: a 4-byte big-endian payload length, then one encoded :data:`Message`.
+"""Length-prefixed msgpack frames: a 4-byte big-endian payload length, then one encoded message.
 
 Every way a byte stream can be wrong is a distinct :class:`ProtocolError` subclass, raised at the edge.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import msgspec
 
@@ -14,11 +16,14 @@ from obm_shared.messages import (
     Handshake,
     Message,
     RecordBatch,
+    Reply,
     StreamError,
 )
 from obm_shared.records import MBO_RECORD_SIZE
 
 HEADER_SIZE = 4
+MAX_REPLY_FRAME_BYTES = 4096
+"""Largest frame a receiver sends (a challenge, or a refusal and its reason)."""
 
 
 class ProtocolError(Exception):
@@ -51,13 +56,21 @@ class UnexpectedMessage(ProtocolError):
     code = "unexpected_message"
 
 
+class NotMbo(ProtocolError):
+    code = "not_mbo"
+
+
+class ClosedBeforeHandshake(ProtocolError):
+    code = "closed_before_handshake"
+
+
 class FrameEncoder:
     """Encodes messages into frames, reusing one msgspec encoder."""
 
     def __init__(self) -> None:
         self._encoder = msgspec.msgpack.Encoder()
 
-    def encode(self, message: Message) -> bytes:
+    def encode(self, message: Message | Reply) -> bytes:
         """One complete frame for ``message``."""
         frame = bytearray(HEADER_SIZE)
         self._encoder.encode_into(message, frame, HEADER_SIZE)
@@ -104,6 +117,20 @@ class FrameDecoder:
             view.release()
         del buffer[:offset]
         return messages
+
+
+_reply_decoder = msgspec.msgpack.Decoder(Reply)
+
+
+def read_reply(recv_exactly: Callable[[int], bytes]) -> Reply:
+    """The receiver's next frame, read through ``recv_exactly(n)`` (which returns exactly ``n`` bytes or raises)."""
+    size = int.from_bytes(recv_exactly(HEADER_SIZE), "big")
+    if size > MAX_REPLY_FRAME_BYTES:
+        raise FrameTooLarge(f"reply frame of {size} bytes exceeds the {MAX_REPLY_FRAME_BYTES}-byte limit")
+    try:
+        return _reply_decoder.decode(recv_exactly(size))
+    except msgspec.DecodeError as error:
+        raise MalformedFrame(f"undecodable reply frame of {size} bytes: {error}") from None
 
 
 class StreamValidator:

@@ -1,18 +1,29 @@
-"""Messages of the sender -> receiver stream, as a tagged union of msgspec Structs.
+"""Messages of the ingest connection, as tagged unions of msgspec Structs.
 
-A stream is: one :class:`Handshake`, any number of :class:`RecordBatch` (``seq`` 0, 1, 2, ... and
-``first_index`` equal to the number of records sent before it), then one :class:`EndOfStream` or one
-:class:`StreamError`.
+On connect the receiver sends one :class:`Challenge`. The sender answers with one :class:`Handshake` that
+carries a proof of the shared token (:func:`obm_shared.auth.ingest_proof`), and the receiver answers
+:class:`Accepted` or :class:`Refused` (then closes). An accepted stream is: any number of :class:`RecordBatch`
+(``seq`` 0, 1, 2, ... and ``first_index`` equal to the number of records sent before it), with a
+:class:`Heartbeat` at least every :data:`HEARTBEAT_SECONDS` while a paced replay waits, then one
+:class:`EndOfStream` or one :class:`StreamError`.
 """
 
 from __future__ import annotations
+
+from typing import Annotated, Final
 
 import msgspec
 import numpy as np
 
 from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE, MboArray
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION: Final = 2
+
+HEARTBEAT_SECONDS: Final = 2.0
+"""Longest silence of a sender in an accepted stream; a receiver's stall limit must be longer."""
+
+RunId = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
+"""A run id as the wire carries it: it names the receiver's output file, so nothing but a plain name."""
 
 
 class StreamMetadata(msgspec.Struct, frozen=True):
@@ -34,11 +45,35 @@ class StreamMetadata(msgspec.Struct, frozen=True):
     dbn_version: int
 
 
+class Challenge(msgspec.Struct, frozen=True, tag="challenge", array_like=True):
+    """The receiver's first frame on a new connection: a fresh random nonce to prove the token against."""
+
+    nonce: bytes
+
+
 class Handshake(msgspec.Struct, frozen=True, tag="hello", array_like=True):
-    """First message of a stream."""
+    """The sender's first message: who it is, what it streams, and its proof of the token."""
 
     protocol_version: int
     metadata: StreamMetadata
+    run_id: RunId
+    """The sender's run id; the receiver's run takes it, so one id names a replay across services."""
+    proof: bytes
+    """``ingest_proof(token, challenge.nonce)``; empty when no token is set."""
+
+
+class Accepted(msgspec.Struct, frozen=True, tag="accepted", array_like=True):
+    """The receiver took the handshake: records may follow."""
+
+
+class Refused(msgspec.Struct, frozen=True, tag="refused", array_like=True):
+    """The receiver will not take this stream, and closes the connection."""
+
+    reason: str
+
+
+class Heartbeat(msgspec.Struct, frozen=True, tag="beat", array_like=True):
+    """Sent while a paced replay waits, so a receiver tells a slow replay from a stalled one."""
 
 
 class RecordBatch(msgspec.Struct, frozen=True, tag="batch", array_like=True):
@@ -82,4 +117,8 @@ class StreamError(msgspec.Struct, frozen=True, tag="error", array_like=True):
     """True when a person stopped the replay (not a failure)."""
 
 
-Message = Handshake | RecordBatch | EndOfStream | StreamError
+Message = Handshake | RecordBatch | Heartbeat | EndOfStream | StreamError
+"""What a sender sends."""
+
+Reply = Challenge | Accepted | Refused
+"""What a receiver sends."""

@@ -6,6 +6,7 @@ its named :class:`ProtocolError`.
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -22,24 +23,32 @@ from obm_shared.dbn import MBO_RTYPE
 from obm_shared.dbn_file import open_mbo_file
 from obm_shared.framing import (
     HEADER_SIZE,
+    MAX_REPLY_FRAME_BYTES,
+    ClosedBeforeHandshake,
     FrameDecoder,
     FrameEncoder,
     FrameTooLarge,
     MalformedFrame,
+    NotMbo,
     ProtocolError,
     SequenceGap,
     SequenceRepeat,
     StreamValidator,
     UnexpectedMessage,
     VersionMismatch,
+    read_reply,
 )
 from obm_shared.limits import MAX_FRAME_BYTES
 from obm_shared.messages import (
     PROTOCOL_VERSION,
+    Accepted,
+    Challenge,
     EndOfStream,
     Handshake,
+    Heartbeat,
     Message,
     RecordBatch,
+    Refused,
     StreamError,
     StreamMetadata,
 )
@@ -65,8 +74,11 @@ METADATA = StreamMetadata(
 )
 
 
-def handshake(version: int = PROTOCOL_VERSION) -> Handshake:
-    return Handshake(protocol_version=version, metadata=METADATA)
+RUN_ID = "0123456789ab"
+
+
+def handshake(version: int = PROTOCOL_VERSION, proof: bytes = b"") -> Handshake:
+    return Handshake(protocol_version=version, metadata=METADATA, run_id=RUN_ID, proof=proof)
 
 
 def uint(bits: int) -> st.SearchStrategy[int]:
@@ -472,3 +484,67 @@ def test_unexpected_message_after_the_end(ending: Message, after: Message):
 def test_unexpected_second_handshake():
     with pytest.raises(UnexpectedMessage, match="second handshake"):
         check_all([handshake(), batch(0, 0), handshake()])
+
+
+# --- protocol 2: challenge, proof, heartbeats ----------------------------------------------------------------
+
+
+def replies_from(data: bytes):
+    """``recv_exactly`` over ``data``: what a sender's socket would hand :func:`read_reply`."""
+    stream = io.BytesIO(data)
+
+    def recv_exactly(size: int) -> bytes:
+        chunk = stream.read(size)
+        if len(chunk) != size:
+            raise ConnectionError("closed")
+        return chunk
+
+    return recv_exactly
+
+
+def test_new_error_classes_have_codes():
+    assert issubclass(NotMbo, ProtocolError) and NotMbo.code == "not_mbo"
+    assert issubclass(ClosedBeforeHandshake, ProtocolError)
+    assert ClosedBeforeHandshake.code == "closed_before_handshake"
+
+
+def test_heartbeats_may_come_between_batches():
+    validator = check_all(
+        [handshake(), Heartbeat(), batch(0, 0), Heartbeat(), Heartbeat(), batch(1, 2), EndOfStream(4, 2)]
+    )
+    assert validator.finished
+    assert (validator.next_seq, validator.records_received) == (2, 4)
+
+
+def test_a_heartbeat_before_the_handshake_or_after_the_end_is_unexpected():
+    with pytest.raises(UnexpectedMessage, match="Heartbeat before the handshake"):
+        check_all([Heartbeat()])
+    with pytest.raises(UnexpectedMessage, match="after the end"):
+        check_all([handshake(), EndOfStream(0, 0), Heartbeat()])
+
+
+def test_the_handshake_carries_run_id_and_proof_through_frames():
+    sent = handshake(proof=bytes(range(32)))
+    assert frames_through([sent]) == [sent]
+
+
+@pytest.mark.parametrize("run_id", ["../../etc/passwd", "", "a" * 65, "run id", "x/y"])
+def test_a_run_id_that_is_not_a_plain_name_is_a_malformed_frame(run_id: str):
+    frame = FrameEncoder().encode(Handshake(PROTOCOL_VERSION, METADATA, run_id=run_id, proof=b""))
+    with pytest.raises(MalformedFrame, match=r"\$\[3\]"):
+        FrameDecoder().feed(frame)
+
+
+def test_replies_round_trip_through_read_reply():
+    encoder = FrameEncoder()
+    replies = [Challenge(nonce=bytes(32)), Accepted(), Refused(reason="authentication failed")]
+    recv_exactly = replies_from(b"".join(encoder.encode(reply) for reply in replies))
+    assert [read_reply(recv_exactly) for _ in replies] == replies
+
+
+def test_a_reply_frame_over_its_limit_or_undecodable_is_refused():
+    with pytest.raises(FrameTooLarge):
+        read_reply(replies_from((MAX_REPLY_FRAME_BYTES + 1).to_bytes(HEADER_SIZE, "big")))
+    junk = msgspec.msgpack.encode(["batch", 0, 0, b""])  # a sender's message is no reply
+    with pytest.raises(MalformedFrame):
+        read_reply(replies_from(len(junk).to_bytes(HEADER_SIZE, "big") + junk))

@@ -1,16 +1,51 @@
-"""The TCP ingest port: one record stream at a time, decoded frame by frame into the current run."""
+"""The TCP ingest port: authenticated record streams, one at a time, decoded frame by frame into the current run.
+
+A connection is nothing until it proves the token: the receiver sends a challenge, and only a handshake with a
+valid proof, within ``handshake_timeout_seconds``, makes it a stream. Until then it holds no slot and never
+touches the current run; a connection turned away is counted by cause and logged. An accepted stream that
+goes quiet for ``stall_timeout_seconds`` fails its run and frees the slot.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
+from dataclasses import dataclass
 
-from obm_shared.framing import FrameDecoder, ProtocolError
+from obm_shared.auth import new_challenge, proof_matches
+from obm_shared.framing import (
+    ClosedBeforeHandshake,
+    FrameDecoder,
+    FrameEncoder,
+    ProtocolError,
+    UnexpectedMessage,
+    VersionMismatch,
+)
+from obm_shared.messages import PROTOCOL_VERSION, Accepted, Challenge, Handshake, Message, Refused
 from receiver.core.config import Settings
 from receiver.processing import Run, RunState
+from receiver.run_output import OutputFailed
 
 READ_CHUNK_BYTES = 1 << 20
 logger = logging.getLogger("receiver.ingest")
+
+
+class Rejected(Exception):
+    """A connection turned away before its stream: ``cause`` counts it, the message is told to the peer."""
+
+    def __init__(self, cause: str, reason: str) -> None:
+        super().__init__(reason)
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """An authenticated handshake and what arrived with it, decoded by the connection's decoder."""
+
+    handshake: Handshake
+    decoder: FrameDecoder
+    following: list[Message]
 
 
 class Receiver:
@@ -19,27 +54,42 @@ class Receiver:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.run: Run | None = None
-        self.rejected_connections = 0
+        self.rejected_connections: Counter[str] = Counter()
+        """Connections closed before a stream, by cause: busy, handshake_timeout, unauthenticated,
+        protocol_error."""
+        self.protocol_errors: Counter[str] = Counter()
+        """Every protocol error on the ingest port by kind, before a handshake and within runs."""
         self._server: asyncio.Server | None = None
-        self._streaming = False
+        self._receiving = False
+        """True while an authenticated stream holds the single ingest slot."""
+        self._pending = 0
+        """Connections waiting for their handshake."""
+        self._connections: set[asyncio.StreamWriter] = set()
+
+    @property
+    def receiving(self) -> bool:
+        """True while an authenticated stream is being received."""
+        return self._receiving
 
     async def start(self) -> None:
         """Listen on the ingest port."""
         self._server = await asyncio.start_server(
-            self._serve_stream, self.settings.host, self.settings.ingest_port, limit=READ_CHUNK_BYTES
+            self._serve_connection, self.settings.host, self.settings.ingest_port, limit=READ_CHUNK_BYTES
         )
         logger.info("ingest listening", extra={"port": self.settings.ingest_port})
 
     async def close(self) -> None:
-        """Stop listening; a stream in progress is failed and its output flushed."""
+        """Stop listening and drop every connection; a stream in progress is failed and its output flushed."""
         if self._server is not None:
             self._server.close()
+        for writer in list(self._connections):
+            writer.close()
         if self.run is not None and self.run.state in (RunState.READY, RunState.RECEIVING):
             await self.run.fail("receiver shut down")
 
     async def new_run(self) -> Run:
         """Reset the market for the next stream. Refused (RuntimeError) while a stream is being received."""
-        if self._streaming:
+        if self._receiving:
             raise RuntimeError("a stream is being received; stop the sender first")
         return await self._replace_run()
 
@@ -49,41 +99,155 @@ class Receiver:
         self.run = Run(self.settings)
         return self.run
 
-    async def _serve_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        if self._streaming:
-            self.rejected_connections += 1
-            logger.warning("stream refused: another stream is in progress", extra={"peer": str(peer)})
-            writer.close()
-            return
-        self._streaming = True
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = str(writer.get_extra_info("peername"))
+        self._connections.add(writer)
         try:
-            ready = self.run is not None and self.run.state == RunState.READY
-            run = self.run if ready and self.run is not None else await self._replace_run()
-            logger.info("stream started", extra={"peer": str(peer), "run_id": run.run_id})
-            await self._consume(run, reader)
-            logger.info("stream ended", extra={"run_id": run.run_id, "state": run.state.value})
+            admitted = await self._admit(reader, writer, peer)
+            if admitted is not None:
+                try:
+                    await self._receive(admitted, reader, writer, peer)
+                finally:
+                    self._receiving = False
         finally:
-            self._streaming = False
+            self._connections.discard(writer)
             writer.close()
 
-    async def _consume(self, run: Run, reader: asyncio.StreamReader) -> None:
-        decoder = FrameDecoder(self.settings.max_frame_bytes)
+    async def _admit(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+    ) -> Admitted | None:
+        """The connection's authenticated handshake, having claimed the ingest slot; None when turned away."""
+        encoder = FrameEncoder()
+        timeout = self.settings.handshake_timeout_seconds
         try:
-            while chunk := await reader.read(READ_CHUNK_BYTES):
+            if self._pending >= self.settings.max_pending_connections:
+                raise Rejected("busy", "too many connections waiting for their handshake")
+            self._pending += 1
+            try:
+                async with asyncio.timeout(timeout):
+                    admitted = await self._handshake(reader, writer, encoder)
+            finally:
+                self._pending -= 1
+            if self._receiving:
+                raise Rejected("busy", "another stream is being received")
+            self._receiving = True
+            return admitted
+        except TimeoutError:
+            self._reject(peer, "handshake_timeout", f"no authenticated handshake within {timeout:g} s")
+        except ProtocolError as error:
+            self.protocol_errors[error.code] += 1
+            reason = f"protocol error ({error.code}): {error}"
+            self._reject(peer, "protocol_error", reason)
+            self._tell(writer, encoder, reason)
+        except ConnectionError as error:
+            self.protocol_errors[ClosedBeforeHandshake.code] += 1
+            self._reject(peer, "protocol_error", f"connection lost before a handshake: {error}")
+        except Rejected as rejected:
+            self._reject(peer, rejected.cause, str(rejected))
+            self._tell(writer, encoder, str(rejected))
+        return None
+
+    async def _handshake(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, encoder: FrameEncoder
+    ) -> Admitted:
+        """Challenge the peer, read its first message; raises unless it is a handshake proving the token."""
+        challenge = new_challenge()
+        writer.write(encoder.encode(Challenge(nonce=challenge)))
+        await writer.drain()
+        decoder = FrameDecoder(self.settings.max_frame_bytes)
+        messages: list[Message] = []
+        while not messages:
+            chunk = await reader.read(READ_CHUNK_BYTES)
+            if not chunk:
+                raise ClosedBeforeHandshake(f"connection closed after {decoder.buffered_bytes} bytes")
+            messages = decoder.feed(chunk)
+        first, *following = messages
+        if not isinstance(first, Handshake):
+            raise UnexpectedMessage(f"{type(first).__name__} before the handshake")
+        if first.protocol_version != PROTOCOL_VERSION:
+            raise VersionMismatch(
+                f"sender speaks protocol {first.protocol_version}, receiver speaks {PROTOCOL_VERSION}"
+            )
+        if not proof_matches(self.settings.api_token, challenge, first.proof):
+            raise Rejected("unauthenticated", "authentication failed")
+        return Admitted(first, decoder, following)
+
+    def _reject(self, peer: str, cause: str, reason: str) -> None:
+        self.rejected_connections[cause] += 1
+        logger.warning("ingest connection refused", extra={"peer": peer, "cause": cause, "detail": reason})
+
+    @staticmethod
+    def _tell(writer: asyncio.StreamWriter, encoder: FrameEncoder, reason: str) -> None:
+        """Say why before closing; a peer that has gone or does not read loses nothing but the reason."""
+        if not writer.is_closing():
+            writer.write(encoder.encode(Refused(reason=reason)))
+
+    async def _receive(
+        self, admitted: Admitted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+    ) -> None:
+        """Receive an admitted stream into the ready run (or a new one), which takes the sender's run id."""
+        ready = self.run is not None and self.run.state == RunState.READY
+        run = self.run if ready and self.run is not None else await self._replace_run()
+        await self._consume(run, admitted, reader, writer, peer)
+        self._receiving = False
+        logger.info("stream ended", extra={"run_id": run.run_id, "state": run.state.value})
+        await self._after_end(run, admitted.decoder, reader)
+
+    async def _consume(
+        self,
+        run: Run,
+        admitted: Admitted,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+    ) -> None:
+        decoder, stall = admitted.decoder, self.settings.stall_timeout_seconds
+        try:
+            await run.handle(admitted.handshake)
+            writer.write(FrameEncoder().encode(Accepted()))
+            logger.info("stream started", extra={"peer": peer, "run_id": run.run_id})
+            for message in admitted.following:
+                await run.handle(message)
+            while not run.validator.finished:
+                try:
+                    async with asyncio.timeout(stall):
+                        chunk = await reader.read(READ_CHUNK_BYTES)
+                except TimeoutError:
+                    logger.error("stream stalled", extra={"run_id": run.run_id, "seconds": stall})
+                    await run.fail(f"stalled: no data for {stall:g} s")
+                    return
+                if not chunk:
+                    await run.fail(
+                        f"connection closed after {run.records_received} records, before the end of stream"
+                    )
+                    return
                 for message in decoder.feed(chunk):
                     await run.handle(message)
-                if run.validator.finished:
-                    return
-            await run.fail(
-                f"connection closed after {run.records_received} records, before the end of stream"
-            )
         except ProtocolError as error:
-            run.protocol_error(error)
-            logger.error("protocol error", extra={"code": error.code, "detail": str(error)})
-            await run.fail(f"protocol error ({error.code}): {error}")
+            await self._protocol_error(run, error)
         except (ConnectionError, asyncio.IncompleteReadError) as error:
             await run.fail(f"connection lost after {run.records_received} records: {error}")
+        except OutputFailed:
+            pass  # the run has failed with the write error; closing the connection ends its stream
         except Exception as error:  # a bug must fail the run visibly, not leave it hanging
             logger.exception("stream processing failed")
             await run.fail(f"internal error after {run.records_received} records: {error!r}")
+
+    async def _after_end(self, run: Run, decoder: FrameDecoder, reader: asyncio.StreamReader) -> None:
+        """Read to the sender's close: anything after the end of the stream is a protocol error of the run."""
+        if run.state == RunState.FAILED:
+            return
+        try:
+            async with asyncio.timeout(self.settings.stall_timeout_seconds):
+                while chunk := await reader.read(READ_CHUNK_BYTES):
+                    for message in decoder.feed(chunk):
+                        run.validator.check(message)
+        except ProtocolError as error:
+            await self._protocol_error(run, error)
+        except (TimeoutError, ConnectionError):
+            pass  # the run is complete; a peer that neither closes nor sends more changes nothing
+
+    async def _protocol_error(self, run: Run, error: ProtocolError) -> None:
+        self.protocol_errors[error.code] += 1
+        logger.error("protocol error", extra={"run_id": run.run_id, "code": error.code, "detail": str(error)})
+        await run.protocol_error(error)

@@ -8,10 +8,11 @@ from collections import Counter
 from collections.abc import Callable
 from enum import StrEnum
 
-from obm_shared.framing import ProtocolError, StreamValidator
+from obm_shared.dbn import MBO_RTYPE
+from obm_shared.framing import NotMbo, ProtocolError, StreamValidator
 from obm_shared.ids import new_run_id
 from obm_shared.messages import EndOfStream, Handshake, Message, RecordBatch, StreamError, StreamMetadata
-from obm_shared.records import MboArray
+from obm_shared.records import MBO_RECORD_SIZE, MboArray
 from receiver.book.adapter import EventAligner, apply_records
 from receiver.book.market import Market
 from receiver.core.config import Settings
@@ -66,10 +67,15 @@ class Run:
 
     async def handle(self, message: Message) -> None:
         """Apply one protocol message. Raises :class:`ProtocolError` when it breaks the protocol."""
+        if isinstance(message, RecordBatch):
+            _check_mbo(message)
         self.validator.check(message)
         if isinstance(message, RecordBatch):
             await self._apply_batch(message.array())
         elif isinstance(message, Handshake):
+            if message.run_id != self.run_id:  # one run id names the replay in every service
+                self.run_id = message.run_id
+                self.output = RunOutput(self.settings, self.run_id)
             self.metadata = message.metadata
             self.market.symbols.update(message.metadata.instruments)
             self.output.open()
@@ -85,9 +91,14 @@ class Run:
             else:
                 await self.fail(f"sender abandoned the stream: {message.reason}")
 
-    def protocol_error(self, error: ProtocolError) -> None:
-        """Count a protocol error; the run fails."""
+    async def protocol_error(self, error: ProtocolError) -> None:
+        """Count a protocol error: a run in progress fails; a finished run keeps its state, with the error noted."""
         self.protocol_errors[error.code] += 1
+        reason = f"protocol error ({error.code}): {error}"
+        if self.state in (RunState.DONE, RunState.STOPPED, RunState.FAILED):
+            self.last_error = reason
+        else:
+            await self.fail(reason)
 
     async def fail(self, reason: str) -> None:
         """End the run as failed, keeping everything applied so far."""
@@ -120,3 +131,14 @@ class Run:
         self.finished_at = self.clock()
         self.state = state
         self.version += 1
+
+
+def _check_mbo(batch: RecordBatch) -> None:
+    """Raise :class:`NotMbo` when ``batch`` holds a record of another schema (its layout would be misread)."""
+    if len(batch.records) % MBO_RECORD_SIZE:
+        return  # partial records: the validator refuses the batch as malformed
+    rtypes = batch.array()["rtype"]
+    wrong = rtypes != MBO_RTYPE
+    if wrong.any():
+        other = int(rtypes[wrong.argmax()])
+        raise NotMbo(f"batch {batch.seq} holds a record of rtype {other:#04x}, not MBO ({MBO_RTYPE:#04x})")

@@ -67,7 +67,8 @@ async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBy
             "service": "receiver",
             "state": current["state"] if current else "idle",
             "ingest_port": receiver.settings.ingest_port,
-            "rejected_connections": receiver.rejected_connections,
+            "rejected_connections": dict(receiver.rejected_connections),
+            "protocol_errors": dict(receiver.protocol_errors),
             "hot_path": hot_path_build(),
             "run": current,
         }

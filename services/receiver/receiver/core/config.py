@@ -34,6 +34,13 @@ class Settings(ServiceSettings):
     """Batches of event lines waiting for the writer before ingest pauses (backpressure)."""
     max_frame_bytes: int = MAX_FRAME_BYTES
     """Largest wire frame payload accepted, in bytes."""
+    handshake_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    """A connection that has not sent an authenticated handshake within this long is closed."""
+    stall_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """An accepted stream that sends nothing for this long fails its run; longer than the protocol's
+    heartbeat interval (``obm_shared.messages.HEARTBEAT_SECONDS``)."""
+    max_pending_connections: Annotated[int, Field(ge=1)] = 16
+    """Connections allowed to wait for their handshake at once; more are closed at once."""
     apply_slice_records: int = 4096
     """Records applied between two chances for API reads (at event boundaries): large enough to amortise
     each slice's fixed cost (NumPy columns, a turn of the event loop), small enough that reads wait little."""

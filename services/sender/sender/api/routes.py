@@ -75,8 +75,9 @@ def start_streaming(
 
 @router.post("/stop", summary="Stop the running stream (the receiver is told why)")
 def stop(streamer: Annotated[Streamer, Depends(get_streamer)]) -> dict[str, object]:
-    job = streamer.stop()
-    return {"stopped": job is not None, "run": job.as_dict() if job else None}
+    stopped = streamer.stop()
+    job = streamer.job
+    return {"stopped": stopped, "run": job.as_dict() if job else None}
 
 
 @router.get("/status", summary="State, progress, rate and errors of the current or last stream")
