@@ -122,3 +122,21 @@ async def test_a_failed_refresh_drops_the_stale_answer_so_the_next_reader_sees_t
     await background_work_finishes()
     with pytest.raises(ConnectionError):
         await cache.get("k", fetch)
+
+
+async def test_ten_thousand_distinct_keys_keep_the_cache_at_its_bound() -> None:
+    cache = ReadCache(60, max_entries=256)
+    for key in range(10_000):
+        assert await cache.get(("depth", key), upstream(b"book %d" % key)) == b"book %d" % key
+    assert len(cache) == 256, f"{len(cache)} answers kept for a bound of 256"
+    assert cache.upstream_calls == 10_000
+
+
+async def test_the_least_recently_read_answer_goes_first() -> None:
+    cache = ReadCache(60, max_entries=2)
+    assert await cache.get("watched", upstream(b"watched book")) == b"watched book"
+    await cache.get("once", upstream(b"once"))
+    assert await cache.get("watched", upstream(AssertionError("refetched"))) == b"watched book"
+    await cache.get("new", upstream(b"new"))  # evicts "once", read longer ago than "watched"
+    assert await cache.get("watched", upstream(AssertionError("refetched"))) == b"watched book"
+    assert await cache.get("once", upstream(b"once again")) == b"once again", "an evicted key is fetched anew"

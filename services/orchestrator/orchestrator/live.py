@@ -195,6 +195,8 @@ class LiveFeed:
         self.started_at = time.monotonic() if started_at is None else started_at
         self.trades_limit = trades_limit
         self.ticks = 0
+        self.frames_offered = 0
+        """Frames offered to clients over the feed's life (each client's share of every tick)."""
         self.clients_dropped = 0
         self._subscribers: set[Subscriber] = set()
         self._has_subscribers = asyncio.Event()
@@ -280,6 +282,7 @@ class LiveFeed:
             return 0
         subscriptions = list(dict.fromkeys(subscription for _, subscription in watching))
         self.ticks += 1
+        self.frames_offered += len(watching)
         trades, health, *books = await asyncio.gather(
             self._poll_trades(),
             self._poll_health(),
@@ -312,7 +315,7 @@ class LiveFeed:
 
     async def _poll_book(self, subscription: Subscription) -> tuple[dict[str, Any], dict[str, Any] | None]:
         try:
-            answer = _book_answers.decode(await self.books.read(subscription.query()))
+            answer = _book_answers.decode(await self.books.read_exact(subscription.query()))
         except Exception as error:
             return {"run_id": None, "book": None, "instruments": []}, _failure(error)
         return {
