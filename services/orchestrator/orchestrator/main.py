@@ -22,6 +22,7 @@ from orchestrator.book_reads import BookReads
 from orchestrator.clients import ServiceClient, ServiceRefused, ServiceUnavailable
 from orchestrator.core.config import Settings
 from orchestrator.live import LiveFeed
+from orchestrator.metrics import add_orchestrator_metrics
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reads)
     app.include_router(live_router)
     add_metrics(app)
+    add_orchestrator_metrics(app)
 
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(request: Request, error: ServiceUnavailable) -> JSONResponse:

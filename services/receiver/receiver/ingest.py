@@ -26,6 +26,7 @@ from obm_shared.messages import PROTOCOL_VERSION, Accepted, Challenge, Handshake
 from receiver.core.config import Settings
 from receiver.processing import Run, RunState
 from receiver.run_output import OutputFailed
+from receiver.run_totals import RunTotals
 
 READ_CHUNK_BYTES = 1 << 20
 logger = logging.getLogger("receiver.ingest")
@@ -59,6 +60,8 @@ class Receiver:
         protocol_error."""
         self.protocol_errors: Counter[str] = Counter()
         """Every protocol error on the ingest port by kind, before a handshake and within runs."""
+        self.past_runs = RunTotals()
+        """The counts of every run this receiver has replaced, for totals that never go down."""
         self._server: asyncio.Server | None = None
         self._receiving = False
         """True while an authenticated stream holds the single ingest slot."""
@@ -96,6 +99,8 @@ class Receiver:
     async def _replace_run(self) -> Run:
         if self.run is not None and self.run.state == RunState.READY:
             await self.run.fail("replaced by a new run before any stream arrived")
+        if self.run is not None:
+            self.past_runs.add(self.run)
         self.run = Run(self.settings)
         return self.run
 

@@ -14,6 +14,7 @@ from obm_shared.service import serve
 from receiver.api.routes import actions, reads
 from receiver.core.config import Settings
 from receiver.ingest import Receiver
+from receiver.metrics import add_receiver_metrics
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(actions)
     app.include_router(reads)
     add_metrics(app)
+    add_receiver_metrics(app)
     return app
 
 

@@ -7,10 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from obm_shared.metrics import add_metrics
+from obm_shared.request_limits import limit_requests
 from obm_shared.service import serve
 from sender.api.routes import router
 from sender.catalog import Catalog
 from sender.core.config import Settings
+from sender.metrics import add_sender_metrics
 from sender.streamer import Streamer
 
 
@@ -32,6 +35,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+    limit_requests(app)
+    add_metrics(app)
+    add_sender_metrics(app)
     return app
 
 
