@@ -6,14 +6,17 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from databento_dbn import Side
 
-from obm_shared.messages import EndOfStream, RecordBatch
+from obm_shared.messages import EndOfStream, RecordBatch, StreamError
 from obm_shared.records import records_to_array
 from receiver.core.config import Settings
 from receiver.processing import Run
+from receiver.run_output import OutputFailed
 from receiver.run_status import run_status
 from tests.unit.test_book_rules import add, cancel
+from tests.unit.test_event_log import own_handshake
 from tests.unit.test_wire import handshake
 
 
@@ -63,3 +66,62 @@ def test_a_run_without_output_reports_no_lines(tmp_path: Path) -> None:
     stream(run)
     assert list(tmp_path.iterdir()) == []
     assert run_status(run)["output_lines"] is None
+
+
+def records(first_order_id: int) -> RecordBatch:
+    """A batch adding two orders, one event each."""
+    array = records_to_array(
+        [add(Side.BID, "10", 5, first_order_id), add(Side.ASK, "11", 2, first_order_id + 1)]
+    )
+    return RecordBatch.from_array(first_order_id // 2, first_order_id, array)
+
+
+def test_the_file_is_named_complete_only_when_the_run_is_done(tmp_path: Path) -> None:
+    done, stopped = Run(Settings(output_dir=tmp_path)), Run(Settings(output_dir=tmp_path))
+
+    async def send() -> None:
+        for run in (done, stopped):
+            await run.handle(own_handshake())
+            await run.handle(records(0))
+            assert run.output.partial_path.exists(), "a file being written is not marked partial"
+        await done.handle(EndOfStream(records_sent=2, batches_sent=1))
+        await stopped.handle(StreamError(reason="stopped", records_sent=2, stopped_by_user=True))
+
+    asyncio.run(send())
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [f"{done.run_id}.jsonl", f"{stopped.run_id}.incomplete.jsonl"]
+    )
+    assert [json.loads(line)["best_ask"] for line in stopped.output.read_page(1, 1)] == [
+        {"price": "11", "size": 2, "count": 1}
+    ], "the renamed file no longer reads back"
+
+
+def test_a_write_error_fails_the_run_at_once_with_the_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not Path("/dev/full").is_char_device():
+        pytest.skip("/dev/full (a device that is always full) is Linux only")
+    run = Run(Settings(output_dir=tmp_path))
+    hello = own_handshake()
+    partial = tmp_path / f"{hello.run_id}.jsonl.partial"
+    partial.symlink_to("/dev/full")  # the run's file lands on a full disk
+
+    async def send() -> None:
+        await run.handle(hello)
+        await run.handle(records(0))
+        for _ in range(1000):  # until the writer has met the full disk
+            if run.output.error is not None:
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(OutputFailed):
+            await run.handle(records(2))
+
+    asyncio.run(send())
+    status = run_status(run)
+    assert status["state"] == "failed", "a run whose output failed reported as " + str(status["state"])
+    assert status["last_error"] == f"output: writing {partial}: No space left on device"
+    assert run.records_received == run.market.accounting.records == 4, "the batch in hand was dropped"
+    assert [path.name for path in tmp_path.iterdir()] == [f"{hello.run_id}.incomplete.jsonl"]
+    assert any(
+        record.levelname == "ERROR" and record.name.startswith("receiver") for record in caplog.records
+    )

@@ -17,7 +17,7 @@ from receiver.book.adapter import EventAligner, apply_records
 from receiver.book.market import Market
 from receiver.core.config import Settings
 from receiver.event_lines import EventCapturer
-from receiver.run_output import RunOutput
+from receiver.run_output import OutputFailed, RunOutput
 from receiver.trade_tape import TradeTape
 
 
@@ -66,12 +66,14 @@ class Run:
         return (self.finished_at or self.clock()) - self.started_at
 
     async def handle(self, message: Message) -> None:
-        """Apply one protocol message. Raises :class:`ProtocolError` when it breaks the protocol."""
+        """Apply one protocol message. Raises :class:`ProtocolError` when it breaks the protocol, and
+        :class:`OutputFailed` when the run's output cannot be written (the run has failed: end its stream)."""
         if isinstance(message, RecordBatch):
             _check_mbo(message)
         self.validator.check(message)
         if isinstance(message, RecordBatch):
             await self._apply_batch(message.array())
+            await self._check_output()
         elif isinstance(message, Handshake):
             if message.run_id != self.run_id:  # one run id names the replay in every service
                 self.run_id = message.run_id
@@ -122,12 +124,20 @@ class Run:
         if event_log is not None and (lines := self.capturer.take()):
             await event_log.put(lines)
 
+    async def _check_output(self) -> None:
+        """A write error fails the run at once: books that go on without their output would pass for a
+        complete run."""
+        if (error := self.output.error) is not None:
+            await self.fail(f"output: {error}")
+            raise OutputFailed(self.last_error)
+
     async def _finish(self, state: RunState = RunState.DONE) -> None:
         tail = self.aligner.flush()
         if tail is not None:
             await self._apply_slice(tail)
-        if output_error := await self.output.close():
-            self.last_error = output_error
+        output_error = await self.output.close(complete=state == RunState.DONE)
+        if output_error is not None and state != RunState.FAILED:
+            state, self.last_error = RunState.FAILED, f"output: {output_error}"
         self.finished_at = self.clock()
         self.state = state
         self.version += 1

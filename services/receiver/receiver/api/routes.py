@@ -150,7 +150,9 @@ async def events(
     if not run.output.enabled:
         raise HTTPException(404, "event output is switched off (RECEIVER_OUTPUT_ENABLED=false)")
     lines = run.output.read_page(start, limit)
-    head = _encoder.encode({"run_id": run.run_id, "total": run.output.lines_written, "start": start})
+    # after a write error: the lines written, and why no more follow
+    total, error = run.output.lines_written, run.output.error
+    head = _encoder.encode({"run_id": run.run_id, "total": total, "start": start, "output_error": error})
     return JSONBytes(head[:-1] + b',"events":[' + b",".join(lines) + b"]}")
 
 

@@ -28,8 +28,10 @@ class Settings(ServiceSettings):
     """Write one JSON line per book event."""
     output_depth: int = 10
     """Levels per side in each JSON line."""
-    output_keep_runs: int = 0
-    """Output files kept: a new run removes the oldest beyond this many (0 keeps them all)."""
+    output_keep_runs: Annotated[int, Field(ge=1)] = 10
+    """Output files kept, complete or not: a new run's file removes the oldest beyond this many."""
+    output_max_bytes: Annotated[int, Field(ge=1)] = 10_000_000_000
+    """Bytes of earlier output files kept (10 GB): a new run's file removes the oldest beyond this many."""
     output_queue_batches: int = 64
     """Batches of event lines waiting for the writer before ingest pauses (backpressure)."""
     max_frame_bytes: int = MAX_FRAME_BYTES
