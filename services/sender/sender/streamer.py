@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import socket
 import threading
 import time
@@ -24,6 +23,7 @@ from obm_shared.auth import ingest_proof
 from obm_shared.dbn_file import DbnFileError, MboFile, open_mbo_file
 from obm_shared.framing import FrameEncoder, ProtocolError, read_reply
 from obm_shared.ids import new_run_id
+from obm_shared.limits import MAX_SPEED, MIN_SPEED
 from obm_shared.messages import (
     HEARTBEAT_SECONDS,
     PROTOCOL_VERSION,
@@ -204,6 +204,8 @@ class Streamer:
             log("stream ended", extra=job.as_dict())
 
     def _stream(self, job: StreamJob, stop: threading.Event) -> None:
+        if job.speed is not None and not MIN_SPEED <= job.speed <= MAX_SPEED:  # the pacer's waits stay finite
+            raise ValueError(f"replay speed {job.speed:g} is outside {MIN_SPEED:g} to {MAX_SPEED:g}")
         mbo_file = open_mbo_file(job.path)
         metadata = mbo_file.metadata(job.file.record_count)
         with self._connect(*job.receiver) as sock:
@@ -242,9 +244,9 @@ class Streamer:
         encoder: FrameEncoder,
         mbo_file: MboFile,
     ) -> None:
-        pacer = Pacer(job.speed, self.settings.max_paced_gap_seconds) if job.speed else None
         first_ts_event = int(job.file.start_ns or 0)
         try:
+            pacer = Pacer(job.speed, self.settings.max_paced_gap_seconds) if job.speed else None
             for records in mbo_file.batches(self.settings.records_per_batch):
                 for wait, part in pacer.parts(records) if pacer else [(0.0, records)]:
                     _wait(wait, stop, sock, encoder)
@@ -287,8 +289,6 @@ def _expect(reply: Reply, kind: type[_R]) -> _R:
 
 def _wait(seconds: float, stop: threading.Event, sock: socket.socket, encoder: FrameEncoder) -> None:
     """Wait until the next records are due, with a heartbeat every HEARTBEAT_SECONDS; raises when stopped."""
-    if not math.isfinite(seconds):
-        raise ValueError(f"the replay speed puts the next records {seconds} s away")
     deadline = time.monotonic() + seconds
     while True:
         if stop.wait(max(0.0, min(deadline - time.monotonic(), HEARTBEAT_SECONDS))):
