@@ -1,5 +1,6 @@
-"""A book read of any depth is cut from its depth bucket's answer: the result is the receiver's own answer
-at that depth, on a real replayed book, and the receiver is asked only for the buckets."""
+"""A book read of any depth and any book is made from the receiver's answer for every book at the read's
+depth bucket: the result is the receiver's own answer to the read, on a real replayed book, and the receiver
+is asked only for every book at the buckets (or, for a book it does not have, the read itself)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import httpx
 import msgspec
 import pytest
 
-from orchestrator.book_reads import DEPTH_BUCKETS, BookReads, book_query, cut_to_depth, depth_bucket
+from orchestrator.book_reads import DEPTH_BUCKETS, BookReads, book_query, depth_bucket, select_books
 from receiver.core.config import Settings
 from receiver.ingest import Receiver
 from receiver.main import create_app
@@ -59,16 +60,22 @@ async def receiver(dbeq: Path, tmp_path: Path) -> AsyncIterator[ReceiverOverHttp
 
 
 def test_each_depth_goes_to_the_smallest_bucket_at_least_as_deep() -> None:
-    assert [depth_bucket(depth) for depth in (1, 10, 11, 50, 51, 100, 101, 250, 251, 1000)] == [
-        10, 10, 50, 50, 100, 100, 250, 250, 1000, 1000,
-    ]  # fmt: skip
+    assert [depth_bucket(depth) for depth in (1, 10, 11, 500, 1000)] == [10, 10, 1000, 1000, 1000]
 
 
 @pytest.mark.parametrize(
     ("instrument_id", "publisher_id", "per_publisher"),
-    [(None, None, True), (GOOG, None, True), (GOOG, None, False), (GOOG, 40, False)],
+    [
+        (None, None, True),
+        (None, None, False),
+        (None, 40, False),  # the receiver reads a publisher only with an instrument
+        (GOOG, None, True),
+        (GOOG, None, False),
+        (GOOG, 40, False),
+        (GOOG, 40, True),
+    ],
 )
-async def test_a_read_of_any_depth_is_the_receivers_own_answer_at_that_depth(
+async def test_a_read_of_any_depth_and_book_is_the_receivers_own_answer(
     receiver: ReceiverOverHttp, instrument_id: int | None, publisher_id: int | None, per_publisher: bool
 ) -> None:
     books = BookReads(receiver, max_age_seconds=60)
@@ -79,36 +86,59 @@ async def test_a_read_of_any_depth_is_the_receivers_own_answer_at_that_depth(
         assert got == direct, f"depth {depth} ({query}): the cut answer differs from the receiver's"
         deepest = max(len(book[side]) for book in got["books"] for side in ("bids", "asks"))
         assert deepest <= depth, f"depth {depth}: a book came back with {deepest} levels on a side"
-    asked_depths = {asked["depth"] for asked in receiver.asked}
-    assert asked_depths <= set(DEPTH_BUCKETS), f"the receiver was asked for depths {sorted(asked_depths)}"
+    every_book = [book_query(depth, None, None, per_publisher=True) for depth in DEPTH_BUCKETS]
+    asked = [query for query in receiver.asked if query not in every_book]
+    assert not asked, f"the receiver was asked {asked}, not only for every book at a bucket's depth"
+
+
+async def test_a_read_of_a_book_the_receiver_lacks_gets_the_receivers_refusal(
+    receiver: ReceiverOverHttp,
+) -> None:
+    books = BookReads(receiver, max_age_seconds=60)
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await books.read(book_query(5, GOOG, 999, per_publisher=False))
+    assert refused.value.response.status_code == 404
+    assert "no book for instrument 7151 publisher 999" in refused.value.response.text
 
 
 async def test_a_cut_answer_is_made_once_per_bucket_answer(receiver: ReceiverOverHttp) -> None:
     books = BookReads(receiver, max_age_seconds=60)
     query = book_query(37, GOOG, None, per_publisher=True)
     first = await books.read(query)
-    assert await books.read(query) is first, "the same bucket answer must not be cut twice"
+    assert await books.read(query) is first, "the same answer for every book must not be cut twice"
     assert len(receiver.asked) == 1
 
 
-def test_the_cut_keeps_every_other_field_as_the_receiver_encoded_it() -> None:
-    answer = (
-        b'{"run_id":"r","state":"done","instruments":[],"books":[{"instrument_id":1,"imbalance":0.1,'
-        b'"bids":[{"price":"2"},{"price":"1"}],"asks":[{"price":"3"}],"maybe_bad":false}]}'
+def test_the_answer_made_keeps_every_other_field_as_the_receiver_encoded_it() -> None:
+    every_book = (
+        b'{"run_id":"r","state":"done","instruments":[],"books":['
+        b'{"instrument_id":1,"publisher_id":null,"imbalance":0.1,"bids":[{"p":"2"},{"p":"1"}],"asks":[]},'
+        b'{"instrument_id":1,"publisher_id":7,"imbalance":0.1,"bids":[{"p":"2"},{"p":"1"}],"asks":[]}]}'
     )
-    assert cut_to_depth(answer, 1) == (
-        b'{"run_id":"r","state":"done","instruments":[],"books":[{"instrument_id":1,"imbalance":0.1,'
-        b'"bids":[{"price":"2"}],"asks":[{"price":"3"}],"maybe_bad":false}]}'
+    assert select_books(every_book, book_query(1, 1, None, per_publisher=False)) == (
+        b'{"run_id":"r","state":"done","instruments":[],"books":['
+        b'{"instrument_id":1,"publisher_id":null,"imbalance":0.1,"bids":[{"p":"2"}],"asks":[]}]}'
     )
+    assert select_books(every_book, book_query(1, 2, None, per_publisher=True)) is None, "no instrument 2"
 
 
 async def test_ten_thousand_distinct_reads_keep_the_caches_at_their_bound() -> None:
+    every_book = msgspec.json.encode(
+        {
+            "run_id": "r",
+            "books": [
+                {"instrument_id": instrument, "publisher_id": publisher, "bids": [1, 2, 3], "asks": []}
+                for instrument in range(10)
+                for publisher in (None, 1, 2)
+            ],
+        }
+    )
+
     class Receiver:
         async def request_bytes(self, method: str, path: str, **kwargs: Any) -> bytes:
-            return msgspec.json.encode({"run_id": "r", "books": [{"bids": [1, 2, 3], "asks": []}]})
+            return every_book
 
     books = BookReads(Receiver(), max_age_seconds=60, max_entries=256)
     for key in range(10_000):
-        await books.read(book_query(1 + key % 1000, key, None, per_publisher=True))
-    assert len(books.cache) == 256
-    assert books.entries == 2 * 256, f"{books.entries} answers kept for a bound of 256 each"
+        await books.read(book_query(1 + key % 1000, key // 1000, None, per_publisher=True))
+    assert books.entries <= 256 + len(DEPTH_BUCKETS), f"{books.entries} answers kept for a bound of 256"

@@ -125,7 +125,7 @@ async def test_orchestrator_counts_what_its_read_cache_asks_and_keeps() -> None:
 
     class Receiver:
         async def request_bytes(self, method: str, path: str, **kwargs: object) -> bytes:
-            return b'{"books":[{"bids":[1,2,3],"asks":[]}]}'
+            return b'{"books":[{"instrument_id":1,"publisher_id":null,"bids":[1,2,3],"asks":[]}]}'
 
     app.state.books = BookReads(Receiver(), max_age_seconds=60)
     for depth in (3, 7, 10, 10):

@@ -1,9 +1,12 @@
 """Reading the receiver's books: the one way every reader (the API and the live feed) gets a book.
 
-A read of any depth costs about what a default read costs: the receiver is asked only for a few depths (the
-smallest bucket at least as deep as the read), through the read cache, and the answer is cut to the depth
-asked. A book's best ``n`` levels are the first ``n`` of its best ``m >= n``, and nothing else in a book
-depends on the depth, so the cut answer is the receiver's own answer at that depth.
+A read of any depth and any book costs about what a default read costs: the receiver is asked only for every
+book at two depths (the smallest bucket at least as deep as the read), through the read cache, and the
+orchestrator takes the books the read names and cuts their levels to the depth asked. A book's best ``n``
+levels are the first ``n`` of its best ``m >= n``, nothing else in a book depends on the depth, and the
+receiver lists an instrument's books as it answers a read of that instrument, so the answer made here is the
+receiver's own. A read naming a book the receiver does not have is asked of the receiver as it is, so its
+refusal is the receiver's own too.
 """
 
 from __future__ import annotations
@@ -20,14 +23,16 @@ DEFAULT_BOOK_DEPTH = 10
 """Levels per side of a book read that names no depth."""
 MAX_BOOK_DEPTH = 1000
 """Most levels per side a book read may ask for."""
-DEPTH_BUCKETS = (DEFAULT_BOOK_DEPTH, 50, 100, 250, MAX_BOOK_DEPTH)
-"""The depths asked of the receiver: few enough that readers of any depth share their answers."""
+DEPTH_BUCKETS = (DEFAULT_BOOK_DEPTH, MAX_BOOK_DEPTH)
+"""The depths asked of the receiver: the default read's, which stays small, and the deepest for any other.
+Each bucket is one more answer the receiver computes per cache window while it ingests, so there are few."""
 LEVEL_LISTS = ("bids", "asks")
 """The fields of a book that hold its levels, best first."""
 
 _answers = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _books = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
 _levels = msgspec.json.Decoder(list[msgspec.Raw])
+_book_id = msgspec.json.Decoder(int | None)
 _encoder = msgspec.json.Encoder()
 
 
@@ -54,15 +59,30 @@ def depth_bucket(depth: int) -> int:
     return next((bucket for bucket in DEPTH_BUCKETS if bucket >= depth), MAX_BOOK_DEPTH)
 
 
-def cut_to_depth(answer: bytes, depth: int) -> bytes:
-    """The receiver's ``GET /order-book`` answer with at most ``depth`` levels per side in every book; every
-    other field passes through as the receiver encoded it."""
-    fields = _answers.decode(answer)
-    books = _books.decode(fields["books"])
+def _wanted(book: dict[str, msgspec.Raw], query: dict[str, Any]) -> bool:
+    """Whether the receiver's answer to ``query`` holds ``book``: the receiver reads ``publisher_id`` only
+    with an ``instrument_id``, and then answers that one book whatever ``per_publisher`` says."""
+    instrument_id = query.get("instrument_id")
+    if instrument_id is not None and _book_id.decode(book["instrument_id"]) != instrument_id:
+        return False
+    publisher_id = _book_id.decode(book["publisher_id"])
+    if instrument_id is not None and "publisher_id" in query:
+        return bool(publisher_id == query["publisher_id"])
+    return query["per_publisher"] == "true" or publisher_id is None
+
+
+def select_books(every_book: bytes, query: dict[str, Any]) -> bytes | None:
+    """The answer to ``query`` made from the receiver's answer for every book at a depth at least as deep;
+    None when ``query`` names a book that answer does not hold. Every other field passes through as the
+    receiver encoded it."""
+    fields = _answers.decode(every_book)
+    books = [book for book in _books.decode(fields["books"]) if _wanted(book, query)]
+    if not books and "instrument_id" in query:
+        return None
     for book in books:
         for side in LEVEL_LISTS:
             if side in book:
-                book[side] = msgspec.Raw(_encoder.encode(_levels.decode(book[side])[:depth]))
+                book[side] = msgspec.Raw(_encoder.encode(_levels.decode(book[side])[: query["depth"]]))
     fields["books"] = msgspec.Raw(_encoder.encode(books))
     return _encoder.encode(fields)
 
@@ -76,38 +96,40 @@ class BookReads:
         self.receiver = receiver
         self.cache = ReadCache(max_age_seconds, max_entries=max_entries)
         self.max_entries = max_entries
-        self._cut: OrderedDict[Hashable, tuple[bytes, bytes]] = OrderedDict()
-        """asked query -> (the bucket's answer it was cut from, the cut answer), least recently read first"""
+        self._made: OrderedDict[Hashable, tuple[bytes, bytes]] = OrderedDict()
+        """asked query -> (the answer for every book it was made from, the answer made), least recently read
+        first"""
 
     @property
     def entries(self) -> int:
-        """Answers kept: the receiver's, and those cut from them."""
-        return len(self.cache) + len(self._cut)
+        """Answers kept: the receiver's, and those made from them."""
+        return len(self.cache) + len(self._made)
 
     async def read(self, query: dict[str, Any]) -> bytes:
-        """The receiver's JSON answer to ``query``, as it would send it, cut from the answer of the query's
-        depth bucket; raises the service errors."""
-        depth: int = query["depth"]
-        bucket = depth_bucket(depth)
-        answer = await self.read_exact({**query, "depth": bucket})
-        if bucket == depth:
-            return answer
-        return self._cut_answer(tuple(query.items()), answer, depth)
+        """The receiver's JSON answer to ``query``, as it would send it, made from its answer for every book
+        at the query's depth bucket; raises the service errors."""
+        key = tuple(query.items())
+        asked_as_is: bytes | None = self.cache.fresh(key)  # e.g. by the live feed, which shares the cache
+        if asked_as_is is not None:
+            return asked_as_is
+        every_book = book_query(depth_bucket(query["depth"]), None, None, per_publisher=True)
+        if query == every_book:
+            return await self.read_exact(query)
+        source = await self.read_exact(every_book)
+        kept = self._made.get(key)
+        if kept is not None and kept[0] is source:
+            self._made.move_to_end(key)
+            return kept[1]
+        answer = select_books(source, query)
+        if answer is None:  # no such book: the receiver refuses the read in its own words
+            return await self.read_exact(query)
+        remember(self._made, key, (source, answer), self.max_entries)
+        return answer
 
     async def read_exact(self, query: dict[str, Any]) -> bytes:
-        """The receiver's JSON answer to ``query``, asked at the query's own depth: for a reader whose few
-        depths are already shared (the live feed reads once per distinct subscription)."""
+        """The receiver's JSON answer to ``query``, asked as it is: for a reader whose few queries are already
+        shared (the live feed reads once per distinct subscription)."""
         answer: bytes = await self.cache.get(
             tuple(query.items()), lambda: self.receiver.request_bytes("GET", "/order-book", params=query)
         )
         return answer
-
-    def _cut_answer(self, key: Hashable, answer: bytes, depth: int) -> bytes:
-        """``answer`` cut to ``depth``, made once per answer the bucket's cache hands out."""
-        kept = self._cut.get(key)
-        if kept is not None and kept[0] is answer:
-            self._cut.move_to_end(key)
-            return kept[1]
-        cut = cut_to_depth(answer, depth)
-        remember(self._cut, key, (answer, cut), self.max_entries)
-        return cut

@@ -57,6 +57,11 @@ class ReadCache:
         """Answers kept."""
         return len(self._answers)
 
+    def fresh(self, key: Hashable) -> Any | None:
+        """The answer for ``key`` if one is kept and younger than ``max_age_seconds``; None otherwise."""
+        fetched_at, answer = self._answers.get(key, (-math.inf, None))
+        return answer if self.clock() - fetched_at <= self.max_age_seconds else None
+
     async def get(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> Any:
         """The answer for ``key``: fresh from the cache, the last one while a newer is fetched, or fetched now."""
         fetched_at, answer = self._answers.get(key, (-math.inf, None))
