@@ -23,6 +23,9 @@ import httpx
 
 from bench.load import READERS, live_load, read_load
 from bench.measure import Figure, figure
+from obm_shared.framing import FrameEncoder
+from obm_shared.messages import Accepted, Challenge
+from orchestrator.book_reads import MAX_BOOK_DEPTH
 from scripts.local_stack import LocalStack, free_port, local_services
 
 RUN_TIMEOUT_SECONDS = 600
@@ -113,27 +116,56 @@ def end_to_end(workload: Path, output_enabled: bool, runs: int) -> tuple[Figure,
     return figure(label, "records/s", rates), rss
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process now (VmRSS), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def book_paths(orchestrator_url: str) -> list[str]:
+    """``GET /api/order-book`` at every depth from 1 to ``MAX_BOOK_DEPTH``, for all books, each instrument and
+    each of its publishers, with and without the per-publisher books: the reads many different pages make."""
+    answer = httpx.get(f"{orchestrator_url}/api/order-book", params={"depth": 1}, timeout=10).json()
+    scopes = [""]
+    for instrument in answer["instruments"]:
+        scopes.append(f"&instrument_id={instrument['instrument_id']}")
+        scopes += [
+            f"&instrument_id={instrument['instrument_id']}&publisher_id={publisher}"
+            for publisher in instrument["publishers"]
+        ]
+    return [
+        f"/api/order-book?depth={depth}{scope}&per_publisher={per_publisher}"
+        for depth in range(1, MAX_BOOK_DEPTH + 1)
+        for scope in scopes
+        for per_publisher in ("true", "false")
+    ]
+
+
 def reads_under_load(workload: Path, runs: int) -> list[Figure]:
-    """``GET /api/order-book`` (top 10, consolidated) by 100 clients and the live feed to 100 WebSockets, both
-    through the orchestrator, while the receiver ingests at full speed; the drop is against a replay with
-    no readers. Each load runs in a process of its own, as real clients would, not sharing this one's GIL,
-    and the loaded replay starts once both have connected (see :mod:`bench.load`)."""
-    p50s, p99s, drops, frame_rates = [], [], [], []
+    """``GET /api/order-book`` by 100 clients, each read at a random depth (1 to 1000) of a random book, and
+    the live feed to 100 WebSockets, both through the orchestrator, while the receiver ingests at full speed;
+    the drop is against a replay with no readers, and the orchestrator's memory is taken before and after.
+    Each load runs in a process of its own, as real clients would, not sharing this one's GIL, and the
+    loaded replay starts once both have connected (see :mod:`bench.load`)."""
+    p50s, p99s, drops, frame_rates, rss_before, rss_after = [], [], [], [], [], []
+    errors: list[float] = []
     spawn = multiprocessing.get_context("spawn")
     with (
         pipeline(workload.parent, output_enabled=False, orchestrator=True) as (stack, _),
         spawn.Manager() as manager,
         ProcessPoolExecutor(max_workers=2, mp_context=spawn) as load_processes,
     ):
-        book_url = (
-            f"{stack.urls['orchestrator']}/api/order-book?depth=10&per_publisher=false"  # the public API
-        )
-        live_url = stack.urls["orchestrator"].replace("http://", "ws://") + "/api/live"
+        orchestrator_url = stack.urls["orchestrator"]
+        live_url = orchestrator_url.replace("http://", "ws://") + "/api/live"
+        orchestrator_pid = stack.processes["orchestrator"].pid
         for _ in range(runs):
             quiet = replay_once(stack, workload.name)
             quiet_rate = quiet["accounting"]["records"] / quiet["elapsed_seconds"]
+            paths = book_paths(orchestrator_url)  # the books of the replay just made: the loaded one has them
             go, stop, reads_ready, live_ready = (manager.Event() for _ in range(4))
-            reads = load_processes.submit(read_load, book_url, reads_ready, go, stop)
+            reads = load_processes.submit(read_load, orchestrator_url, paths, reads_ready, go, stop)
             live = load_processes.submit(live_load, live_url, live_ready, go, stop)
             try:
                 for load, ready in ((reads, reads_ready), (live, live_ready)):
@@ -141,34 +173,44 @@ def reads_under_load(workload: Path, runs: int) -> list[Figure]:
                         if load.done():
                             load.result()  # raises what stopped it
                         raise RuntimeError(f"a load did not connect in {LOAD_READY_TIMEOUT_SECONDS} s")
+                rss_before.append(rss_mb(orchestrator_pid))
                 go.set()
                 loaded = replay_once(stack, workload.name)
             finally:
                 stop.set()
-            latencies, frames = reads.result(), live.result()
+            (latencies, failed), frames = reads.result(), live.result()
+            rss_after.append(rss_mb(orchestrator_pid))
             loaded_rate = loaded["accounting"]["records"] / loaded["elapsed_seconds"]
             quantiles = statistics.quantiles(latencies, n=100)
             p50s.append(quantiles[49])
             p99s.append(quantiles[98])
+            errors.append(len(failed))
             drops.append(100 * (1 - loaded_rate / quiet_rate))
             frame_rates.append(statistics.median(frames) / loaded["elapsed_seconds"])
+    reads_name = f"GET /api/order-book (depth 1-{MAX_BOOK_DEPTH}, any book), {READERS} clients at 10/s"
     return [
-        figure(f"GET /api/order-book p50, {READERS} clients at 10/s", "ms", p50s),
-        figure(f"GET /api/order-book p99, {READERS} clients at 10/s", "ms", p99s),
+        figure(f"{reads_name}: p50", "ms", p50s),
+        figure(f"{reads_name}: p99", "ms", p99s),
+        figure(f"{reads_name}: errors", "answers", errors),
+        figure("orchestrator RSS when the reads start", "MB", rss_before),
+        figure("orchestrator RSS when the replay under reads ends", "MB", rss_after),
         figure("ingest rate drop under those reads", "%", drops),
         figure(f"live frames/s to each of {READERS} WebSockets", "frames/s", frame_rates),
     ]
 
 
 def _discard_server() -> tuple[int, threading.Thread]:
-    """A TCP sink that reads and drops everything, so the sender is measured alone."""
+    """A TCP sink that admits the stream as a receiver would (challenge, then accepted, the proof unchecked:
+    the sender has no token here) and drops everything, so the sender is measured alone."""
     server = socket.create_server(("127.0.0.1", 0))
     port = int(server.getsockname()[1])
+    encoder = FrameEncoder()
 
     def serve() -> None:
         with server:
             connection, _ = server.accept()
             with connection:
+                connection.sendall(encoder.encode(Challenge(nonce=b"bench")) + encoder.encode(Accepted()))
                 while connection.recv(1 << 20):
                     pass
 
@@ -181,11 +223,15 @@ def sender_peak_rss(data_dir: Path, file_name: str) -> float:
     """Peak RSS (MB) of a fresh sender process streaming ``file_name`` to a sink."""
     with tempfile.TemporaryDirectory() as scratch:
         port = free_port()
-        services = {"sender": {"SENDER_DATA_DIR": data_dir, "SENDER_LOG_LEVEL": "WARNING"}}
-        with local_services(services, Path(scratch), {"sender": port}) as stack:
-            sink_port, sink = _discard_server()
+        sink_port, sink = _discard_server()
+        sender = {
+            "SENDER_DATA_DIR": data_dir,
+            "SENDER_LOG_LEVEL": "WARNING",
+            "SENDER_ALLOWED_RECEIVERS": f"127.0.0.1:{sink_port}",
+        }
+        with local_services({"sender": sender}, Path(scratch), {"sender": port}) as stack:
             url = stack.urls["sender"]
-            body = {"file": file_name, "receiver_port": sink_port}
+            body = {"file": file_name, "receiver_host": "127.0.0.1", "receiver_port": sink_port}
             httpx.post(f"{url}/start-streaming", json=body, timeout=600).raise_for_status()
             sink.join(RUN_TIMEOUT_SECONDS)
             status = httpx.get(f"{url}/status", timeout=10).json()["run"]

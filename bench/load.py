@@ -61,18 +61,20 @@ async def _run_load(clients: list[LoadClient], ready: SharedFlag, go: SharedFlag
 
 
 class BookReader:
-    """Reads one URL every ``READ_INTERVAL_SECONDS`` over one keep-alive HTTP/1.1 connection.
+    """Reads the orchestrator's books every ``READ_INTERVAL_SECONDS`` over one keep-alive HTTP/1.1 connection,
+    each read a path picked at random from ``paths`` (so depths and ids vary as many different pages ask).
 
     It keeps its own fixed schedule (as a page's timer does), whatever the answers do, and a latency counts
     from when the read was due, so a stall is paid by every read it delays (no coordinated omission). The
-    request is built once and the answer read by its Content-Length: the load's CPU is taken from the
-    services it measures."""
+    requests are made once and the answer read by its Content-Length: the load's CPU is taken from the
+    services it measures. An answer other than 200 is counted as an error."""
 
-    def __init__(self, url: str, latencies_ms: list[float]) -> None:
-        parts = urlsplit(url)
+    def __init__(self, base_url: str, paths: list[str], latencies_ms: list[float], errors: list[int]) -> None:
+        parts = urlsplit(base_url)
         self.address = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self.request = f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
+        self.requests = [f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode() for path in paths]
         self.latencies_ms = latencies_ms
+        self.errors = errors
         self._connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def connect(self) -> None:
@@ -83,15 +85,18 @@ class BookReader:
         due = time.perf_counter() + random.uniform(0, READ_INTERVAL_SECONDS)  # independent phases
         while True:
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            if await self._read() == 200:
+            status = await self._read()
+            if status == 200:
                 self.latencies_ms.append((time.perf_counter() - due) * 1000)
+            else:
+                self.errors.append(status)
             due += READ_INTERVAL_SECONDS
 
     async def _read(self) -> int:
-        """Send the request, read the whole answer; returns its status code."""
+        """Send a request, read the whole answer; returns its status code."""
         assert self._connection is not None, "connect first"
         reader, writer = self._connection
-        writer.write(self.request)
+        writer.write(random.choice(self.requests))
         head = await reader.readuntil(b"\r\n\r\n")
         length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
         if length is None:
@@ -119,11 +124,16 @@ class LiveWatcher:
                     self.frames += 1
 
 
-def read_load(url: str, ready: SharedFlag, go: SharedFlag, stop: SharedFlag) -> list[float]:
-    """``READERS`` readers of ``url`` until ``stop`` is set; returns every answer's latency in ms."""
+def read_load(
+    base_url: str, paths: list[str], ready: SharedFlag, go: SharedFlag, stop: SharedFlag
+) -> tuple[list[float], list[int]]:
+    """``READERS`` readers of ``paths`` at ``base_url`` until ``stop`` is set; returns the latency in ms of
+    every answer, and the status of every answer that was not 200."""
     latencies_ms: list[float] = []
-    uvloop.run(_run_load([BookReader(url, latencies_ms) for _ in range(READERS)], ready, go, stop))
-    return latencies_ms
+    errors: list[int] = []
+    readers: list[LoadClient] = [BookReader(base_url, paths, latencies_ms, errors) for _ in range(READERS)]
+    uvloop.run(_run_load(readers, ready, go, stop))
+    return latencies_ms, errors
 
 
 def live_load(url: str, ready: SharedFlag, go: SharedFlag, stop: SharedFlag) -> list[int]:
