@@ -29,6 +29,10 @@ DBN_MAGIC = b"DBN"
 DBN_PRELUDE_BYTES = 8
 """b"DBN", the version byte, then the metadata's length as a little-endian u32."""
 COUNT_CHUNK_BYTES = 1 << 20
+MAX_METADATA_BYTES = 1 << 20
+"""Largest DBN metadata this reader takes: the length is the file's own claim, so it is capped before anything
+is read (real files carry a few KiB of symbols and mappings)."""
+HEADER_PIECE_BYTES = 64 * 1024
 
 
 class DbnFileError(ValueError):
@@ -145,6 +149,14 @@ def instrument_symbols(metadata: Metadata) -> dict[int, str]:
     return symbols
 
 
+def _read_up_to(stream: BinaryIO, size: int) -> bytes:
+    """``size`` bytes, or fewer at the end of the stream, read a piece at a time (a short read is not the end)."""
+    data = bytearray()
+    while len(data) < size and (piece := stream.read(min(HEADER_PIECE_BYTES, size - len(data)))):
+        data += piece
+    return bytes(data)
+
+
 def _read_header(path: Path, raw: BinaryIO) -> tuple[Metadata, int, bool]:
     """The DBN metadata, the header's length and whether the file is zstd-compressed."""
     compressed = raw.read(len(zstandard.FRAME_HEADER)) == zstandard.FRAME_HEADER
@@ -154,7 +166,9 @@ def _read_header(path: Path, raw: BinaryIO) -> tuple[Metadata, int, bool]:
         if len(prelude) < DBN_PRELUDE_BYTES or not prelude.startswith(DBN_MAGIC):
             raise DbnFileError(path, "not a DBN file (no DBN header)")
         metadata_length = int.from_bytes(prelude[4:], "little")
-        body = stream.read(metadata_length)
+        if metadata_length > MAX_METADATA_BYTES:
+            raise DbnFileError(path, f"not a DBN file: metadata length {metadata_length} exceeds the limit")
+        body = _read_up_to(stream, metadata_length)
     if len(body) < metadata_length:
         raise DbnFileError(path, "truncated: the file ends inside its DBN header")
     # AS_IS keeps the file's own DBN version; the stub types the enum's members as int

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zstandard
 
-from obm_shared.dbn_file import DbnFileError, MboFile, open_mbo_file
+from obm_shared.dbn_file import MAX_METADATA_BYTES, DbnFileError, MboFile, open_mbo_file
 from obm_shared.records import MBO_DTYPE, MboRecord, array_to_records
 
 # (file, DBN version) of the official two-record MBO fixtures
@@ -256,6 +257,29 @@ def test_copy_of_a_fixture_reads_like_the_original(fixtures_dir: Path, tmp_path:
     # guards the broken-file tests above: a byte-identical copy in tmp_path must read fine
     path = tmp_path / "copy.mbo.dbn"
     shutil.copyfile(fixtures_dir / "test_data.mbo.dbn", path)
+    assert open_and_read(path) == 2
+
+
+# --- metadata lengths: the file's claim is capped ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["raw", "zst"])
+def test_metadata_longer_than_the_cap_is_refused_before_it_is_read(tmp_path: Path, compressed: bool):
+    claim = MAX_METADATA_BYTES + 1
+    data = b"DBN\x02" + claim.to_bytes(4, "little") + bytes(claim)
+    path = tmp_path / ("long.mbo.dbn.zst" if compressed else "long.mbo.dbn")
+    path.write_bytes(zstandard.ZstdCompressor().compress(data) if compressed else data)
+    with pytest.raises(DbnFileError) as raised:
+        open_mbo_file(path)
+    assert raised.value.problem == f"not a DBN file: metadata length {claim} exceeds the limit"
+
+
+def test_metadata_read_across_many_small_zstd_frames_is_whole(fixtures_dir: Path, tmp_path: Path):
+    # the header arrives a few bytes per frame: a short read is not the end of the file
+    data = (fixtures_dir / "test_data.mbo.dbn").read_bytes()
+    compressor = zstandard.ZstdCompressor()
+    path = tmp_path / "frames.mbo.dbn.zst"
+    path.write_bytes(b"".join(compressor.compress(data[i : i + 7]) for i in range(0, len(data), 7)))
     assert open_and_read(path) == 2
 
 
