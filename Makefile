@@ -70,8 +70,11 @@ up: images
 down:
 	scripts/docker/compose.sh down
 
+DEMO_FILE := data/demo/demo.mbo.dbn
+
 demo-data: | $(INSTALLED)
-	$(VENV)/bin/orderbook demo-data data/demo/demo.mbo.dbn
+	mkdir -p $(dir $(DEMO_FILE))
+	$(VENV)/bin/orderbook demo-data $(DEMO_FILE)
 
 # The receiver as its image runs it: the hot path compiled with mypyc (services/receiver/setup.py), installed
 # apart from the editable install. The bench puts it first on its path; the orderbook CLI does while the
