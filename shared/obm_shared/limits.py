@@ -9,6 +9,12 @@ from pydantic import Field
 MAX_FRAME_BYTES: Final = 16 * 1024 * 1024
 """Largest wire frame payload: a batch of about 300,000 records."""
 
+MAX_REQUEST_BODY_BYTES: Final = 64 * 1024
+"""Largest HTTP request body any service reads (413 beyond): every request body is a few small fields."""
+
+MAX_FILE_NAME_CHARS: Final = 1024
+"""Longest data file name a request may name (a path relative to the sender's data folder)."""
+
 MIN_SPEED: Final = 0.001
 """Slowest replay: a thousandth of market time."""
 MAX_SPEED: Final = 1_000_000.0

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from obm_shared.metrics import add_metrics
+from obm_shared.request_limits import limit_requests
 from obm_shared.service import serve
 from sender.api.routes import router
 from sender.catalog import Catalog
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+    limit_requests(app)
     add_metrics(app)
     add_sender_metrics(app)
     return app
