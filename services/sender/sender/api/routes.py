@@ -1,26 +1,64 @@
-"""HTTP API of the sender: thin handlers over the catalog and the streamer."""
+"""HTTP API of the sender: thin handlers over the catalog, the start plan and the streamer."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from obm_shared.limits import Speed
-from sender.catalog import Catalog, FileNotAllowed
+from obm_shared.limits import MAX_REQUEST_BODY_BYTES, Speed
+from sender.catalog import Catalog, FileNotAllowed, NotStreamable
 from sender.core.config import Settings
+from sender.start_plan import ReceiverNotAllowed, StartPlan, plan_start
 from sender.streamer import Streamer, StreamerBusy
 
 router = APIRouter()
+
+MAX_HOST_CHARS = 1024
+"""Longer than any host name; anything up to it that is not an allowed receiver is simply not allowed."""
+
+# why a start is refused -> its status
+_REFUSALS: dict[type[Exception], int] = {
+    FileNotAllowed: 400,
+    ReceiverNotAllowed: 403,
+    FileNotFoundError: 404,
+    StreamerBusy: 409,
+    NotStreamable: 422,
+}
+
+
+class Problem(BaseModel):
+    """Why a request was refused."""
+
+    detail: str
+
+
+def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The spec's entries for the refusals a route can answer with."""
+    reasons = {
+        400: "the file name is not allowed (outside the data folder, not .dbn/.dbn.zst, too long)",
+        403: "the receiver is not in SENDER_ALLOWED_RECEIVERS",
+        404: "no such file in the data folder",
+        409: "a stream is already running",
+        413: f"the request body is over {MAX_REQUEST_BODY_BYTES} bytes",
+        415: "the request body is not application/json",
+        422: "the body is invalid, or the file holds no streamable MBO records",
+    }
+    return {status: {"model": Problem, "description": reasons[status]} for status in statuses}
+
+
+_START_REFUSALS = _documented(400, 403, 404, 409, 413, 415, 422)
 
 
 class StartStreaming(BaseModel):
     """What to stream, where to, and how fast."""
 
     file: str | None = Field(None, description="file name relative to the data folder (see GET /files)")
-    receiver_host: str | None = Field(None, description="receiver ingest host (default from settings)")
+    receiver_host: str | None = Field(
+        None, max_length=MAX_HOST_CHARS, description="receiver ingest host (default from settings)"
+    )
     receiver_port: int | None = Field(None, ge=1, le=65535, description="receiver ingest port")
     speed: Speed | None = None
 
@@ -40,40 +78,58 @@ def get_config(request: Request) -> Settings:
     return settings
 
 
+def planned(
+    body: StartStreaming,
+    catalog: Annotated[Catalog, Depends(get_catalog)],
+    streamer: Annotated[Streamer, Depends(get_streamer)],
+    settings: Annotated[Settings, Depends(get_config)],
+) -> StartPlan:
+    """The start the request asks for, or the 4xx that refuses it."""
+    try:
+        return plan_start(catalog, streamer, settings, **body.model_dump())
+    except tuple(_REFUSALS) as error:
+        raise _refused(error) from None
+
+
+def _refused(error: Exception) -> HTTPException:
+    status = next(status for kind, status in _REFUSALS.items() if isinstance(error, kind))
+    return HTTPException(status, str(error))
+
+
 @router.get("/files", summary="The DBN files this sender can stream, with what each holds")
 def files(catalog: Annotated[Catalog, Depends(get_catalog)]) -> list[dict[str, object]]:
     return [msgspec.to_builtins(info) for info in catalog.files()]
 
 
-@router.post("/start-streaming", summary="Stream one file to the receiver; returns at once with a run id")
+@router.post(
+    "/start-streaming",
+    summary="Stream one file to the receiver; returns at once with a run id",
+    responses=_START_REFUSALS,
+)
 def start_streaming(
-    request: StartStreaming,
-    catalog: Annotated[Catalog, Depends(get_catalog)],
-    streamer: Annotated[Streamer, Depends(get_streamer)],
-    settings: Annotated[Settings, Depends(get_config)],
+    plan: Annotated[StartPlan, Depends(planned)], streamer: Annotated[Streamer, Depends(get_streamer)]
 ) -> dict[str, object]:
-    name = request.file or settings.default_file
     try:
-        path = catalog.resolve(name)
-    except FileNotAllowed as error:
-        raise HTTPException(400, str(error)) from None
-    except FileNotFoundError as error:
-        raise HTTPException(404, str(error)) from None
-    info = catalog.describe(path)
-    if not info.streamable:
-        raise HTTPException(422, f"{info.name}: {info.problem}")
-    receiver = (
-        request.receiver_host or settings.receiver_host,
-        request.receiver_port or settings.receiver_port,
-    )
-    try:
-        job = streamer.start(info, path, receiver, request.speed)
+        job = streamer.start(plan.file, plan.path, plan.receiver, plan.speed)
     except StreamerBusy as error:
-        raise HTTPException(409, str(error)) from None
+        raise _refused(error) from None
     return job.as_dict()
 
 
-@router.post("/stop", summary="Stop the running stream (the receiver is told why)")
+@router.post(
+    "/start-streaming/check",
+    summary="What /start-streaming would do with this body (200 with the plan, or its 4xx); starts nothing",
+    responses=_START_REFUSALS,
+)
+def check_start(plan: Annotated[StartPlan, Depends(planned)]) -> dict[str, object]:
+    return plan.as_dict()
+
+
+@router.post(
+    "/stop",
+    summary="Stop the running stream (the receiver is told why)",
+    responses=_documented(413, 415),
+)
 def stop(streamer: Annotated[Streamer, Depends(get_streamer)]) -> dict[str, object]:
     stopped = streamer.stop()
     job = streamer.job

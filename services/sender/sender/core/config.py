@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic_settings import SettingsConfigDict
+from pydantic import field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from demo_market.writer import DEFAULT_RECORDS
 from obm_shared.service import ServiceSettings
@@ -24,9 +26,34 @@ class Settings(ServiceSettings):
     """Size of the demo file that ``python -m sender.seed`` writes into an empty data folder."""
     receiver_host: str = "127.0.0.1"
     receiver_port: int = 9000
+    allowed_receivers: Annotated[frozenset[tuple[str, int]], NoDecode] = frozenset()
+    """Comma-separated ``host:port`` targets a request may name; empty: ``receiver_host:receiver_port`` only."""
     records_per_batch: int = 16_384
     connect_timeout_seconds: float = 5.0
     send_timeout_seconds: float = 10.0
     """A receiver that takes no data for this long fails the run (no hang)."""
     max_paced_gap_seconds: float = 5.0
     """In paced replay, a longer quiet spell in market time is shortened to this."""
+
+    @field_validator("allowed_receivers", mode="before")
+    @classmethod
+    def _split_targets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(parse_target(item) for item in value.split(",") if item.strip())
+        return value
+
+    def receiver_allowed(self, host: str, port: int) -> bool:
+        """True when the sender may stream to ``host:port`` (host names compared without case)."""
+        allowed = self.allowed_receivers or {(self.receiver_host, self.receiver_port)}
+        return (host.lower(), port) in {
+            (allowed_host.lower(), allowed_port) for allowed_host, allowed_port in allowed
+        }
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """``host:port`` (an IPv6 host in brackets) as a pair; raises ValueError for anything else."""
+    host, _, port = text.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text.strip()!r} is not host:port")
+    return host, int(port)
