@@ -205,6 +205,29 @@ class OrderBook:
         self.bid_changes.note_replaced()
         self.ask_changes.note_replaced()
 
+    # Restoring: a book rebuilt from saved state (a checkpoint) gets its levels and marks through these two.
+
+    def restore_level(self, side: int, price: int, size: int, orders: dict[int, int]) -> None:
+        """Rest a whole level as it was saved: ``orders`` (order_id -> size) in queue order, front first, and
+        the level's ``size``, which exceeds theirs when a top-of-book venue's level is part of it."""
+        levels = self.levels(side)
+        level = levels[price] = PriceLevel(price, side == BID)
+        level.orders = orders
+        level.size = size
+        self.orders.update(dict.fromkeys(orders, level))
+        if level.is_bid:
+            self.best_bid_price = max(self.best_bid_price, price)
+        else:
+            self.best_ask_price = min(self.best_ask_price, price)
+        self.changes(side).note_replaced()
+
+    def restore_marks(self, crossing: Crossing, maybe_bad: bool, best_changed: bool) -> None:
+        """Restore what the book's past left besides its levels: its crossing state, the maybe-bad mark, and
+        whether its best prices moved since its crossing was last evaluated."""
+        self.crossing = crossing
+        self.maybe_bad = maybe_bad
+        self.best_changed = best_changed
+
     def best_bid(self) -> PriceLevel | None:
         """The highest bid level, if any."""
         return self.bids.get(self.best_bid_price)
