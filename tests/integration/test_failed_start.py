@@ -6,13 +6,17 @@ token on to the sender and the receiver.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import time
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from orchestrator.core.config import Settings as OrchestratorSettings
+from orchestrator.main import create_app as create_orchestrator
 from tests.conftest import real_file
 from tests.integration.conftest import Stack
 from tests.integration.test_pipeline import wait_for_run_end
@@ -70,6 +74,25 @@ def test_a_start_the_sender_refuses_leaves_books_and_output_as_they_were(
 def test_a_start_without_the_token_changes_nothing(secured_stack: Stack, finished: dict[str, Any]) -> None:
     answer = httpx.post(f"{secured_stack.orchestrator}/api/start-streaming", json={}, timeout=10)
     assert answer.status_code == 401, answer.text
+    assert receiver_view(secured_stack) == finished
+
+
+def test_an_orchestrator_with_another_token_gets_a_502_and_changes_nothing(
+    secured_stack: Stack, finished: dict[str, Any]
+) -> None:
+    other = secrets.token_urlsafe(32)
+    settings = OrchestratorSettings(
+        api_token=other,
+        sender_url=secured_stack.sender,
+        receiver_url=secured_stack.receiver,
+        receiver_ingest_port=httpx.get(f"{secured_stack.receiver}/status", timeout=5).json()["ingest_port"],
+    )
+    with TestClient(create_orchestrator(settings)) as misconfigured:
+        answer = misconfigured.post(
+            "/api/start-streaming", json={}, headers={"Authorization": f"Bearer {other}"}
+        )
+    assert answer.status_code == 502, "the services refusing the orchestrator is not the caller's 401"
+    assert "401" in answer.json()["detail"] and answer.json()["service"] == "sender", answer.text
     assert receiver_view(secured_stack) == finished
 
 

@@ -328,18 +328,18 @@ def test_busy_is_409_from_check_and_start_and_stop_says_what_it_did(data_dir: Pa
                     f"{route} while streaming: {answer.status_code} {answer.text}"
                 )
                 assert "already streaming demo.mbo.dbn" in answer.json()["detail"]
-            stopped = client.post("/stop").json()
+            stopped = client.post("/stop", json={}).json()
             assert stopped["stopped"] is True
             assert stopped["run"]["state"] == "stopped"
-            assert client.post("/stop").json()["stopped"] is False, "a second stop stops nothing"
+            assert client.post("/stop", json={}).json()["stopped"] is False, "a second stop stops nothing"
     finally:
         receiver.close()
 
 
 def test_stop_after_a_finished_run_says_nothing_was_stopped(client: TestClient) -> None:
-    assert client.post("/stop").json() == {"stopped": False, "run": None}
+    assert client.post("/stop", json={}).json() == {"stopped": False, "run": None}
     assert client.post("/start-streaming", json={"file": MBO}).status_code == 200
     wait_for_state(client, "done", "failed")
-    answer = client.post("/stop").json()
+    answer = client.post("/stop", json={}).json()
     assert answer["stopped"] is False
     assert answer["run"]["state"] in ("done", "failed")

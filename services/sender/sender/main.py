@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from obm_shared.metrics import add_metrics
 from obm_shared.request_limits import limit_requests
 from obm_shared.service import serve
-from sender.api.routes import router
+from sender.api.routes import actions, reads
 from sender.catalog import Catalog
 from sender.core.config import Settings
 from sender.metrics import add_sender_metrics
@@ -23,7 +23,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.settings = settings
         app.state.catalog = Catalog(settings.data_dir)
         app.state.streamer = streamer = Streamer(settings)
         yield
@@ -34,7 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Reads Databento DBN MBO files and streams their records to the receiver over TCP.",
         lifespan=lifespan,
     )
-    app.include_router(router)
+    # Set before the first request, which the guards read it for.
+    app.state.settings = settings
+    app.include_router(actions)
+    app.include_router(reads)
     limit_requests(app)
     add_metrics(app)
     add_sender_metrics(app)

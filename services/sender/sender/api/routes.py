@@ -8,13 +8,17 @@ import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from obm_shared.auth import RequireReadToken, RequireToken
 from obm_shared.limits import MAX_REQUEST_BODY_BYTES, Speed
 from sender.catalog import Catalog, FileNotAllowed, NotStreamable
 from sender.core.config import Settings
 from sender.start_plan import ReceiverNotAllowed, StartPlan, plan_start
 from sender.streamer import Streamer, StreamerBusy
 
-router = APIRouter()
+actions = APIRouter(dependencies=[RequireToken])
+"""State-changing routes: the API token when one is set."""
+reads = APIRouter(dependencies=[RequireReadToken])
+"""Reads: open unless ``OBM_READ_AUTH=token``."""
 
 MAX_HOST_CHARS = 1024
 """Longer than any host name; anything up to it that is not an allowed receiver is simply not allowed."""
@@ -96,12 +100,12 @@ def _refused(error: Exception) -> HTTPException:
     return HTTPException(status, str(error))
 
 
-@router.get("/files", summary="The DBN files this sender can stream, with what each holds")
+@reads.get("/files", summary="The DBN files this sender can stream, with what each holds")
 def files(catalog: Annotated[Catalog, Depends(get_catalog)]) -> list[dict[str, object]]:
     return [msgspec.to_builtins(info) for info in catalog.files()]
 
 
-@router.post(
+@actions.post(
     "/start-streaming",
     summary="Stream one file to the receiver; returns at once with a run id",
     responses=_START_REFUSALS,
@@ -116,7 +120,7 @@ def start_streaming(
     return job.as_dict()
 
 
-@router.post(
+@actions.post(
     "/start-streaming/check",
     summary="What /start-streaming would do with this body (200 with the plan, or its 4xx); starts nothing",
     responses=_START_REFUSALS,
@@ -125,7 +129,7 @@ def check_start(plan: Annotated[StartPlan, Depends(planned)]) -> dict[str, objec
     return plan.as_dict()
 
 
-@router.post(
+@actions.post(
     "/stop",
     summary="Stop the running stream (the receiver is told why)",
     responses=_documented(413, 415),
@@ -136,7 +140,7 @@ def stop(streamer: Annotated[Streamer, Depends(get_streamer)]) -> dict[str, obje
     return {"stopped": stopped, "run": job.as_dict() if job else None}
 
 
-@router.get("/status", summary="State, progress, rate and errors of the current or last stream")
+@reads.get("/status", summary="State, progress, rate and errors of the current or last stream")
 def status(streamer: Annotated[Streamer, Depends(get_streamer)]) -> dict[str, object]:
     job = streamer.job
     return {
