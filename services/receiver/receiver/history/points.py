@@ -34,7 +34,8 @@ _DATE_START = re.compile(r"\d{4}-")
 
 def parse_time(text: str) -> int:
     """UNIX nanoseconds from a non-negative integer, or from ISO-8601 UTC with up to nine decimals
-    (``2025-09-24T21:47:19.747164115Z``, or ``+00:00`` for ``Z``). Raises ValueError with the reason."""
+    (``2025-09-24T21:47:19.747164115Z``, or ``+00:00`` for ``Z``). Raises ValueError with the reason.
+    A time past the last a DBN timestamp holds (in 2554) is read as that last one."""
     text = text.strip()
     if _INTEGER.fullmatch(text):
         ns = int(text)
@@ -47,9 +48,8 @@ def parse_time(text: str) -> int:
         )
     if ns < 0:
         raise ValueError(f"{text!r} is negative: a time is UNIX nanoseconds, from 0")
-    if ns > MAX_TIME_NS:
-        raise ValueError(f"{text!r} is later than the last time a DBN timestamp holds ({MAX_TIME_NS} ns)")
-    return ns
+    # a later time is after every record all the same, and fits the u64 it is compared with this way
+    return min(ns, MAX_TIME_NS)
 
 
 def _parse_iso(text: str) -> int:
