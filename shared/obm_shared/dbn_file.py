@@ -171,9 +171,18 @@ def _read_header(path: Path, raw: BinaryIO) -> tuple[Metadata, int, bool]:
         body = _read_up_to(stream, metadata_length)
     if len(body) < metadata_length:
         raise DbnFileError(path, "truncated: the file ends inside its DBN header")
-    # AS_IS keeps the file's own DBN version; the stub types the enum's members as int
-    metadata = Metadata.decode(prelude + body, upgrade_policy=VersionUpgradePolicy.AS_IS)  # type: ignore[arg-type]
-    return metadata, DBN_PRELUDE_BYTES + metadata_length, compressed
+    return _decode_metadata(path, prelude + body), DBN_PRELUDE_BYTES + metadata_length, compressed
+
+
+def _decode_metadata(path: Path, header: bytes) -> Metadata:
+    try:
+        # AS_IS keeps the file's own DBN version; the stub types the enum's members as int
+        return Metadata.decode(header, upgrade_policy=VersionUpgradePolicy.AS_IS)  # type: ignore[arg-type]
+    except BaseException as error:
+        # databento-dbn's decoder panics on some malformed headers, and pyo3 raises a panic as a BaseException
+        if type(error).__name__ != "PanicException":
+            raise
+        raise DbnFileError(path, f"not a readable DBN file (its metadata: {error})") from None
 
 
 def open_mbo_file(path: Path | str) -> MboFile:

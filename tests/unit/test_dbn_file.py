@@ -274,6 +274,19 @@ def test_metadata_longer_than_the_cap_is_refused_before_it_is_read(tmp_path: Pat
     assert raised.value.problem == f"not a DBN file: metadata length {claim} exceeds the limit"
 
 
+@pytest.mark.parametrize("claim", [100, 103])
+def test_metadata_length_inside_the_fixed_fields_is_a_dbn_file_error(
+    fixtures_dir: Path, tmp_path: Path, claim: int
+):
+    # databento-dbn's decoder panics on these lengths; a panic is not an Exception
+    data = (fixtures_dir / "test_data.mbo.dbn").read_bytes()
+    path = tmp_path / "short-metadata.mbo.dbn"
+    path.write_bytes(data[:4] + claim.to_bytes(4, "little") + data[8:])
+    with pytest.raises(DbnFileError) as raised:
+        open_mbo_file(path)
+    assert_names_the_file(raised.value, path)
+
+
 def test_metadata_read_across_many_small_zstd_frames_is_whole(fixtures_dir: Path, tmp_path: Path):
     # the header arrives a few bytes per frame: a short read is not the end of the file
     data = (fixtures_dir / "test_data.mbo.dbn").read_bytes()
