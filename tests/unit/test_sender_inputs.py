@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import zstandard
 from fastapi.testclient import TestClient
@@ -63,7 +64,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield client
 
 
-def post_json(client: TestClient, path: str, body: bytes | str) -> object:
+def post_json(client: TestClient, path: str, body: bytes | str) -> httpx.Response:
     """POST a raw JSON text (NaN and Infinity are tokens Python's JSON reader takes; httpx would refuse them)."""
     return client.post(path, content=body, headers={"content-type": "application/json"})
 

@@ -15,11 +15,6 @@ from sender.core.config import Settings
 from sender.start_plan import ReceiverNotAllowed, StartPlan, plan_start
 from sender.streamer import Streamer, StreamerBusy
 
-actions = APIRouter(dependencies=[RequireToken])
-"""State-changing routes: the API token when one is set."""
-reads = APIRouter(dependencies=[RequireReadToken])
-"""Reads: open unless ``OBM_READ_AUTH=token``."""
-
 MAX_HOST_CHARS = 1024
 """Longer than any host name; anything up to it that is not an allowed receiver is simply not allowed."""
 
@@ -43,7 +38,8 @@ def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The spec's entries for the refusals a route can answer with."""
     reasons = {
         400: "the file name is not allowed (outside the data folder, not .dbn/.dbn.zst, too long)",
-        403: "the receiver is not in SENDER_ALLOWED_RECEIVERS",
+        401: "the API token is required (OBM_API_TOKEN is set) and was not given",
+        403: "a cross-origin request, or (a start) a receiver not in SENDER_ALLOWED_RECEIVERS",
         404: "no such file in the data folder",
         409: "a stream is already running",
         413: f"the request body is over {MAX_REQUEST_BODY_BYTES} bytes",
@@ -53,7 +49,10 @@ def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": Problem, "description": reasons[status]} for status in statuses}
 
 
-_START_REFUSALS = _documented(400, 403, 404, 409, 413, 415, 422)
+actions = APIRouter(dependencies=[RequireToken], responses=_documented(401, 403, 413, 415))
+"""State-changing routes: the API token when one is set."""
+reads = APIRouter(dependencies=[RequireReadToken], responses=_documented(401))
+"""Reads: open unless ``OBM_READ_AUTH=token``."""
 
 
 class StartStreaming(BaseModel):
@@ -108,7 +107,7 @@ def files(catalog: Annotated[Catalog, Depends(get_catalog)]) -> list[dict[str, o
 @actions.post(
     "/start-streaming",
     summary="Stream one file to the receiver; returns at once with a run id",
-    responses=_START_REFUSALS,
+    responses=_documented(400, 404, 409, 422),
 )
 def start_streaming(
     plan: Annotated[StartPlan, Depends(planned)], streamer: Annotated[Streamer, Depends(get_streamer)]
@@ -123,17 +122,13 @@ def start_streaming(
 @actions.post(
     "/start-streaming/check",
     summary="What /start-streaming would do with this body (200 with the plan, or its 4xx); starts nothing",
-    responses=_START_REFUSALS,
+    responses=_documented(400, 404, 409, 422),
 )
 def check_start(plan: Annotated[StartPlan, Depends(planned)]) -> dict[str, object]:
     return plan.as_dict()
 
 
-@actions.post(
-    "/stop",
-    summary="Stop the running stream (the receiver is told why)",
-    responses=_documented(413, 415),
-)
+@actions.post("/stop", summary="Stop the running stream (the receiver is told why)")
 def stop(streamer: Annotated[Streamer, Depends(get_streamer)]) -> dict[str, object]:
     stopped = streamer.stop()
     job = streamer.job
