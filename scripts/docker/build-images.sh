@@ -28,7 +28,7 @@ if [ "$mode" = offline ]; then
     scripts/docker/build-base-image.sh
     OBM_BASE_IMAGE=obm-python-build:bookworm OBM_BASE_PACKAGES=gcc,libc6-dev,python3-dev \
         scripts/docker/build-base-image.sh
-    scripts/docker/build-wheelhouse.sh ./shared ./services/sender ./services/receiver ./services/orchestrator
+    scripts/docker/build-wheelhouse.sh ./shared ./services/demo_market ./services/sender ./services/receiver ./services/orchestrator
     export BASE_IMAGE=obm-python-base:bookworm BUILD_IMAGE=obm-python-build:bookworm
     export PIP_INSTALL_ARGS="--no-index --find-links /wheels"
 fi
