@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from tests.conftest import DATA_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = "obm-e2e"
+PORTS = {"orchestrator": 8000, "sender": 8081, "receiver": 8082}
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,11 @@ class ComposeStack:
     def auth(self) -> dict[str, str]:
         """Headers of a request that may change state."""
         return {"Authorization": f"Bearer {self.token}"}
+
+    def published(self, service: str) -> str:
+        """The service's URL now: a container started again is published on a new ephemeral port."""
+        compose: Any = self.compose
+        return "http://{}:{}".format(*compose.get_service_host_and_port(service, PORTS[service]))
 
     def docker_compose(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``docker compose`` on this project (e.g. to stop one service)."""
@@ -75,7 +82,7 @@ def compose_stack() -> Iterator[ComposeStack]:
     try:
         urls = {
             service: "http://{}:{}".format(*compose.get_service_host_and_port(service, port))
-            for service, port in (("orchestrator", 8000), ("sender", 8081), ("receiver", 8082))
+            for service, port in PORTS.items()
         }
         yield ComposeStack(compose, urls["orchestrator"], urls["sender"], urls["receiver"], token)
     finally:

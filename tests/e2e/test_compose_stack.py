@@ -138,9 +138,9 @@ def test_receiver_stopped_mid_stream_is_a_failed_run_not_a_hang(compose_stack: C
 
 def test_the_containers_change_state_only_for_the_tokens_holder(compose_stack: ComposeStack) -> None:
     for url in (
-        f"{compose_stack.orchestrator}/api/stop",
-        f"{compose_stack.sender}/stop",
-        f"{compose_stack.receiver}/start-processing",
+        f"{compose_stack.published('orchestrator')}/api/stop",
+        f"{compose_stack.published('sender')}/stop",
+        f"{compose_stack.published('receiver')}/start-processing",
     ):
         refused = httpx.post(url, json={}, timeout=10)
         assert refused.status_code == 401, f"{url} without the token: {refused.status_code} {refused.text}"
