@@ -2,7 +2,8 @@
 
 This ASGI wrapper answers the plain, valid form of that request itself, through the same book reads as the
 route in ``api/routes.py``, which stays the documented one. Everything else goes to the app: other paths, a
-query this parser does not fully accept (so FastAPI's validation errors stay the only ones), a request
+query this parser does not fully accept (so FastAPI's validation errors stay the only ones; a point in
+history, ``at``, ``at_event`` or ``run_id``, is such a query, read by the route as it is), a request
 without the token when reads need one (so the app's guard answers 401), and a failed read (so the app's
 error handlers answer it, in their shapes).
 """

@@ -54,6 +54,21 @@ def book_query(
     return query
 
 
+def point_query(
+    query: dict[str, Any], at: str | None, at_event: str | None, run_id: str | None
+) -> dict[str, Any] | None:
+    """``query`` asked of a point in history (a time, an event, or an earlier run), or None for a live read.
+
+    The point's values pass on as the caller wrote them, so a malformed one is refused in the receiver's words.
+    """
+    point = {
+        name: value
+        for name, value in (("at", at), ("at_event", at_event), ("run_id", run_id))
+        if value is not None
+    }
+    return {**query, **point} if point else None
+
+
 def depth_bucket(depth: int) -> int:
     """The depth to ask the receiver for a read of ``depth`` levels: the smallest bucket at least as deep."""
     return next((bucket for bucket in DEPTH_BUCKETS if bucket >= depth), MAX_BOOK_DEPTH)
@@ -128,7 +143,8 @@ class BookReads:
 
     async def read_exact(self, query: dict[str, Any]) -> bytes:
         """The receiver's JSON answer to ``query``, asked as it is: for a reader whose few queries are already
-        shared (the live feed reads once per distinct subscription)."""
+        shared (the live feed reads once per distinct subscription), and for a point in history, which no
+        answer for every book holds."""
         answer: bytes = await self.cache.get(
             tuple(query.items()), lambda: self.receiver.request_bytes("GET", "/order-book", params=query)
         )

@@ -20,11 +20,15 @@ class ServiceUnavailable(Exception):
 class ServiceRefused(Exception):
     """A service answered with an error status; ``detail`` is its reason."""
 
-    def __init__(self, service: str, status_code: int, detail: object) -> None:
+    def __init__(
+        self, service: str, status_code: int, detail: object, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(f"{service} answered {status_code}: {detail}")
         self.service = service
         self.status_code = status_code
         self.detail = detail
+        self.extra = extra or {}
+        """The answer's other fields (with a 409 for a point in history: how far the run has got)."""
 
 
 class ServiceClient:
@@ -54,10 +58,13 @@ class ServiceClient:
             raise ServiceUnavailable(self.name, self.base_url, str(error) or type(error).__name__) from None
         if response.is_error:
             try:
-                detail = response.json().get("detail", response.text)
+                answer = response.json()
             except ValueError:
-                detail = response.text
-            raise ServiceRefused(self.name, response.status_code, detail)
+                answer = None
+            if not isinstance(answer, dict):
+                raise ServiceRefused(self.name, response.status_code, response.text)
+            detail = answer.pop("detail", response.text)
+            raise ServiceRefused(self.name, response.status_code, detail, answer)
         return response
 
     async def probe(self) -> dict[str, object]:

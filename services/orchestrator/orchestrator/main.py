@@ -23,6 +23,7 @@ from orchestrator.clients import ServiceClient, ServiceRefused, ServiceUnavailab
 from orchestrator.core.config import Settings
 from orchestrator.live import LiveFeed
 from orchestrator.metrics import add_orchestrator_metrics
+from orchestrator.timeline_reads import TimelineReads
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "receiver", settings.receiver_url, settings.request_timeout_seconds, settings.api_token
         )
         app.state.books = BookReads(app.state.receiver, settings.book_read_max_age_seconds)
+        app.state.timelines = TimelineReads(app.state.receiver, settings.timeline_max_age_seconds)
         app.state.live = LiveFeed(
             app.state.sender,
             app.state.receiver,
@@ -74,8 +76,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def refused(request: Request, error: ServiceRefused) -> JSONResponse:
         # A service refusing the orchestrator's token is the deployment's fault, not the caller's: no 401.
         caller_error = 400 <= error.status_code < 500 and error.status_code != 401
-        status = error.status_code if caller_error else 502
-        return JSONResponse({"detail": str(error), "service": error.service}, status_code=status)
+        if not caller_error:
+            return JSONResponse({"detail": str(error), "service": error.service}, status_code=502)
+        # The service's own fields pass on too (a 409 for a point in history says how far the run has got).
+        body = {**error.extra, "detail": str(error), "service": error.service}
+        return JSONResponse(body, status_code=error.status_code)
 
     @app.get("/status", summary="The orchestrator's own health", dependencies=[RequireReadToken])
     async def status() -> dict[str, object]:

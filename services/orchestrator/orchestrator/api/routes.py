@@ -15,10 +15,11 @@ from pydantic import BaseModel, Field
 
 from obm_shared.auth import RequireReadToken, RequireToken
 from obm_shared.limits import Speed
-from orchestrator.book_reads import DEFAULT_BOOK_DEPTH, MAX_BOOK_DEPTH, BookReads, book_query
+from orchestrator.book_reads import DEFAULT_BOOK_DEPTH, MAX_BOOK_DEPTH, BookReads, book_query, point_query
 from orchestrator.clients import ServiceClient
 from orchestrator.control import services_status, start_replay
 from orchestrator.core.config import Settings
+from orchestrator.timeline_reads import TimelineReads
 
 actions = APIRouter(prefix="/api", dependencies=[RequireToken])
 reads = APIRouter(prefix="/api", dependencies=[RequireReadToken])
@@ -79,16 +80,37 @@ async def files(sender: Sender) -> Any:
     return await sender.request("GET", "/files")
 
 
-@reads.get("/order-book", summary="The receiver's books (consolidated first, then per publisher)")
+@reads.get(
+    "/order-book",
+    summary="The receiver's books (consolidated first, then per publisher), now or at a point in history",
+)
 async def order_book(
     request: Request,
     depth: Annotated[int, Query(ge=1, le=MAX_BOOK_DEPTH)] = DEFAULT_BOOK_DEPTH,
     instrument_id: int | None = None,
     publisher_id: int | None = None,
     per_publisher: bool = True,
+    at: Annotated[
+        str | None, Query(description="the book at this time: UNIX ns, or ISO-8601 UTC to the nanosecond")
+    ] = None,
+    at_event: Annotated[str | None, Query(description="the book after this event (0-based)")] = None,
+    run_id: Annotated[str | None, Query(description="an earlier run whose recording is kept")] = None,
 ) -> Response:
     books: BookReads = request.app.state.books
-    body = await books.read(book_query(depth, instrument_id, publisher_id, per_publisher))
+    query = book_query(depth, instrument_id, publisher_id, per_publisher)
+    point = point_query(query, at, at_event, run_id)
+    body = await (books.read(query) if point is None else books.read_exact(point))
+    return Response(content=body, media_type="application/json")
+
+
+@reads.get("/timeline", summary="A run's market time range, events, checkpoints and liquidity history")
+async def timeline(
+    request: Request,
+    instrument_id: int | None = None,
+    run_id: Annotated[str | None, Query(description="an earlier run whose recording is kept")] = None,
+) -> Response:
+    timelines: TimelineReads = request.app.state.timelines
+    body = await timelines.read(instrument_id, run_id)
     return Response(content=body, media_type="application/json")
 
 

@@ -26,5 +26,7 @@ class Settings(ServiceSettings):
     book_read_max_age_seconds: float = 0.05
     """Identical book reads (``GET /api/order-book`` and the live feed's) within this window share one
     receiver request."""
+    timeline_max_age_seconds: float = 1.0
+    """Identical timeline reads (``GET /api/timeline``) within this window share one receiver request."""
     live_updates_per_second: float = 10.0
     """How often the live feed pushes to browsers (coalesced to screen pace)."""
