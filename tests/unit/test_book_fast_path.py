@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from orchestrator.book_fast_path import parse_book_query
@@ -17,7 +19,9 @@ from orchestrator.book_reads import book_query
         (b"depth=1000&instrument_id=7&publisher_id=2&per_publisher=true", book_query(1000, 7, 2, True)),
     ],
 )
-def test_plain_queries_are_taken_as_the_route_would_read_them(query_string: bytes, expected: dict) -> None:
+def test_plain_queries_are_taken_as_the_route_would_read_them(
+    query_string: bytes, expected: dict[str, Any]
+) -> None:
     query = parse_book_query(query_string)
     assert query == expected
     assert query is not None and list(query) == list(expected), "the order is part of the cache key"

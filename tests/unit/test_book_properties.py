@@ -19,6 +19,7 @@ from obm_shared.dbn import MBO_RTYPE
 from obm_shared.records import MboRecord, records_to_array
 from receiver.book.adapter import apply_records
 from receiver.book.book import OrderBook
+from receiver.book.crossing import Crossing
 from receiver.book.market import Market
 from tests.unit.observers import CallbackObserver
 
@@ -34,6 +35,7 @@ PROPERTY_SETTINGS = settings(
 
 # Each record is decoded from RECORD_BYTES drawn bytes (one hypothesis draw per sequence keeps generation fast;
 # shrinking bytes towards 0 shrinks towards the first choice of every table).
+# str() of an Action or Side member is its one-character code: databento_dbn's stub types the members as str.
 ACTIONS = (
     [Action.ADD] * 4
     + [Action.CANCEL] * 3
@@ -54,7 +56,7 @@ MAX_SIZE = 6
 RECORD_BYTES = 8
 
 
-def decode_records(data: bytes, homes: dict[int, tuple[Side, int]]) -> list[MboRecord]:
+def decode_records(data: bytes, homes: dict[int, tuple[str, int]]) -> list[MboRecord]:
     """Records from bytes; most records of an order id use its home side and price, so cancels and
     modifies hit resting orders, and the rest use any side (N included) and any price (UNDEF included)."""
     records = []
@@ -74,8 +76,8 @@ def decode_records(data: bytes, homes: dict[int, tuple[Side, int]]) -> list[MboR
                 rtype=MBO_RTYPE,
                 publisher_id=PUBLISHERS[publisher % len(PUBLISHERS)],
                 instrument_id=INSTRUMENT,
-                action=ACTIONS[action % len(ACTIONS)].value,
-                side=record_side.value,
+                action=str(ACTIONS[action % len(ACTIONS)]),
+                side=str(record_side),
                 price=record_price,
                 size=size % (MAX_SIZE + 1),
                 channel_id=0,
@@ -89,7 +91,7 @@ def decode_records(data: bytes, homes: dict[int, tuple[Side, int]]) -> list[MboR
 
 
 @st.composite
-def batched_sequences(draw) -> list[list[MboRecord]]:
+def batched_sequences(draw: st.DrawFn) -> list[list[MboRecord]]:
     """A record sequence (20 to 60 records) cut into consecutive batches at random points."""
     home_bytes = draw(st.binary(min_size=2 * len(ORDER_IDS), max_size=2 * len(ORDER_IDS)))
     homes = {
@@ -239,15 +241,15 @@ class Model:
 
     def _apply_action(self, book: ModelBook, record: MboRecord) -> None:
         action = record.action
-        if action in (Action.TRADE.value, Action.FILL.value, Action.NONE.value):
+        if action in (str(Action.TRADE), str(Action.FILL), str(Action.NONE)):
             self.ignored += 1
             return
         as_add = False
-        if action == Action.ADD.value:
+        if action == str(Action.ADD):
             applied = book.add(record.order_id, record.side, record.price, record.size)
-        elif action == Action.CANCEL.value:
+        elif action == str(Action.CANCEL):
             applied = book.cancel(record.order_id, record.side, record.size)
-        elif action == Action.MODIFY.value:
+        elif action == str(Action.MODIFY):
             applied, as_add = book.modify(record.order_id, record.side, record.price, record.size)
         else:  # Clear
             book.queues, book.orders, book.maybe_bad, applied = {"B": {}, "A": {}}, {}, False, True
@@ -340,7 +342,7 @@ def test_crossing_state_matches_best_prices_after_each_event(batches: list[list[
     checked = 0
     previous: dict[object, tuple[bool, int | None]] = {}
 
-    def check(key: object, crossing, expected: tuple[bool, bool], ts_recv: int) -> None:
+    def check(key: object, crossing: Crossing, expected: tuple[bool, bool], ts_recv: int) -> None:
         got = (crossing.crossed, crossing.locked)
         assert got == expected, f"{key}: (crossed, locked) {got}, best prices say {expected}"
         was_crossed, was_since = previous.get(key, (False, None))

@@ -7,6 +7,7 @@ through the real hot loop (``apply_records``) on a :class:`Market`, then reads t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -31,8 +32,8 @@ def px(price: str) -> int:
 
 
 def mbo(
-    action: Action,
-    side: Side,
+    action: str,
+    side: str,
     price: int,
     size: int,
     order_id: int,
@@ -44,15 +45,19 @@ def mbo(
     publisher_id: int = PUBLISHER,
     instrument_id: int = INSTRUMENT,
 ) -> MboRecord:
-    """One MBO record with sensible defaults: a complete event (F_LAST) on instrument 1 at publisher 1."""
+    """One MBO record with sensible defaults: a complete event (F_LAST) on instrument 1 at publisher 1.
+
+    ``action`` and ``side`` are databento_dbn's members (``Action.ADD``, ``Side.BID``): its stub types each member as
+    ``str``, and ``str()`` of one is its one-character DBN code.
+    """
     return MboRecord(
         ts_recv=ts_recv,
         ts_event=ts_recv - 10 if ts_event is None else ts_event,
         rtype=MBO_RTYPE,
         publisher_id=publisher_id,
         instrument_id=instrument_id,
-        action=action.value,
-        side=side.value,
+        action=str(action),
+        side=str(side),
         price=price,
         size=size,
         channel_id=0,
@@ -63,23 +68,25 @@ def mbo(
     )
 
 
-def add(side: Side, price: str, size: int, order_id: int, **kwargs) -> MboRecord:
+def add(side: str, price: str, size: int, order_id: int, **kwargs: int) -> MboRecord:
     return mbo(Action.ADD, side, px(price), size, order_id, **kwargs)
 
 
-def cancel(side: Side, price: str, size: int, order_id: int, **kwargs) -> MboRecord:
+def cancel(side: str, price: str, size: int, order_id: int, **kwargs: int) -> MboRecord:
     return mbo(Action.CANCEL, side, px(price), size, order_id, **kwargs)
 
 
-def modify(side: Side, price: str, size: int, order_id: int, **kwargs) -> MboRecord:
+def modify(side: str, price: str, size: int, order_id: int, **kwargs: int) -> MboRecord:
     return mbo(Action.MODIFY, side, px(price), size, order_id, **kwargs)
 
 
-def clear(**kwargs) -> MboRecord:
+def clear(**kwargs: int) -> MboRecord:
     return mbo(Action.CLEAR, Side.NONE, UNDEF_PRICE, 0, 0, **kwargs)
 
 
-def apply(market: Market, *records: MboRecord, on_event=None) -> Market:
+def apply(
+    market: Market, *records: MboRecord, on_event: Callable[[OrderBook, int, int, int], None] | None = None
+) -> Market:
     apply_records(market, records_to_array(records), CallbackObserver(on_event) if on_event else None)
     return market
 
@@ -96,7 +103,7 @@ def view(market: Market, publisher_id: int | None = PUBLISHER, depth: int = 20) 
     return book_view(market, INSTRUMENT, publisher_id, depth)
 
 
-def levels(market: Market, side: Side, publisher_id: int | None = PUBLISHER) -> list[tuple[str, int, int]]:
+def levels(market: Market, side: str, publisher_id: int | None = PUBLISHER) -> list[tuple[str, int, int]]:
     """(price, size, count) of every level of one side, best first."""
     book = view(market, publisher_id)
     return [
@@ -104,7 +111,7 @@ def levels(market: Market, side: Side, publisher_id: int | None = PUBLISHER) -> 
     ]
 
 
-def queue(market: Market, side: Side, price: str) -> list[tuple[int, int]]:
+def queue(market: Market, side: str, price: str) -> list[tuple[int, int]]:
     """(order_id, size) at one price, front of the queue first."""
     code = BID if side == Side.BID else ASK
     return [(order.order_id, order.size) for order in level_orders(book_of(market), code, px(price))]
@@ -122,7 +129,7 @@ def assert_balanced(market: Market) -> None:
 # --- Add ---------------------------------------------------------------------------------------------------
 
 
-def test_add_joins_the_back_of_its_level():
+def test_add_joins_the_back_of_its_level() -> None:
     market = replay(
         add(Side.BID, "10", 5, 1),
         add(Side.BID, "10", 3, 2),
@@ -145,7 +152,7 @@ def test_add_joins_the_back_of_its_level():
     assert_balanced(market)
 
 
-def test_levels_are_sorted_best_first():
+def test_levels_are_sorted_best_first() -> None:
     market = replay(
         add(Side.BID, "9.5", 1, 1),
         add(Side.BID, "10", 1, 2),
@@ -162,14 +169,14 @@ def test_levels_are_sorted_best_first():
     assert (book.spread, book.mid) == ("0.25", "10.125")
 
 
-def test_add_with_side_none_is_skipped_as_invalid_side():
+def test_add_with_side_none_is_skipped_as_invalid_side() -> None:
     market = replay(add(Side.NONE, "10", 5, 1))
     assert skipped(market) == {"invalid_side": 1}
     assert book_of(market).orders == {}
     assert_balanced(market)
 
 
-def test_duplicate_add_is_skipped_and_keeps_the_first_order():
+def test_duplicate_add_is_skipped_and_keeps_the_first_order() -> None:
     market = replay(add(Side.BID, "10", 5, 1), add(Side.ASK, "11", 7, 1))
     assert skipped(market) == {"duplicate_order_id": 1}
     assert queue(market, Side.BID, "10") == [(1, 5)]
@@ -177,7 +184,7 @@ def test_duplicate_add_is_skipped_and_keeps_the_first_order():
     assert_balanced(market)
 
 
-def test_add_with_undefined_price_or_zero_size_is_skipped():
+def test_add_with_undefined_price_or_zero_size_is_skipped() -> None:
     market = replay(
         mbo(Action.ADD, Side.BID, UNDEF_PRICE, 5, 1),
         add(Side.BID, "10", 0, 2),
@@ -190,7 +197,7 @@ def test_add_with_undefined_price_or_zero_size_is_skipped():
 # --- Cancel ------------------------------------------------------------------------------------------------
 
 
-def test_partial_cancel_reduces_size_and_keeps_queue_place():
+def test_partial_cancel_reduces_size_and_keeps_queue_place() -> None:
     market = replay(
         add(Side.BID, "10", 10, 1),
         add(Side.BID, "10", 5, 2),
@@ -203,7 +210,7 @@ def test_partial_cancel_reduces_size_and_keeps_queue_place():
     assert_balanced(market)
 
 
-def test_full_cancel_removes_the_order_and_its_empty_level():
+def test_full_cancel_removes_the_order_and_its_empty_level() -> None:
     market = replay(
         add(Side.BID, "10", 3, 1),
         add(Side.BID, "9", 2, 2),
@@ -219,7 +226,7 @@ def test_full_cancel_removes_the_order_and_its_empty_level():
     assert_balanced(market)
 
 
-def test_cancel_of_an_unknown_order_is_counted_and_skipped():
+def test_cancel_of_an_unknown_order_is_counted_and_skipped() -> None:
     market = replay(add(Side.BID, "10", 3, 1), cancel(Side.BID, "10", 3, 99))
     assert skipped(market) == {"cancel_unknown_order": 1}
     assert market.accounting.skipped[SkipReason.CANCEL_UNKNOWN_ORDER] == 1
@@ -227,7 +234,7 @@ def test_cancel_of_an_unknown_order_is_counted_and_skipped():
     assert_balanced(market)
 
 
-def test_cancel_of_more_than_rests_is_skipped_and_leaves_the_book_unchanged():
+def test_cancel_of_more_than_rests_is_skipped_and_leaves_the_book_unchanged() -> None:
     market = replay(
         add(Side.ASK, "11", 5, 1),
         add(Side.ASK, "11", 2, 2),
@@ -239,7 +246,7 @@ def test_cancel_of_more_than_rests_is_skipped_and_leaves_the_book_unchanged():
     assert_balanced(market)
 
 
-def test_cancel_with_side_none_is_skipped_as_invalid_side():
+def test_cancel_with_side_none_is_skipped_as_invalid_side() -> None:
     market = replay(add(Side.ASK, "11", 5, 1), cancel(Side.NONE, "11", 5, 1))
     assert skipped(market) == {"invalid_side": 1}
     assert queue(market, Side.ASK, "11") == [(1, 5)]
@@ -248,7 +255,7 @@ def test_cancel_with_side_none_is_skipped_as_invalid_side():
 # --- Modify ------------------------------------------------------------------------------------------------
 
 
-def test_modify_to_a_new_price_loses_priority_and_goes_to_the_back_of_the_new_level():
+def test_modify_to_a_new_price_loses_priority_and_goes_to_the_back_of_the_new_level() -> None:
     market = replay(
         add(Side.BID, "10", 5, 1),
         add(Side.BID, "10", 5, 2),
@@ -262,13 +269,13 @@ def test_modify_to_a_new_price_loses_priority_and_goes_to_the_back_of_the_new_le
     assert_balanced(market)
 
 
-def test_modify_away_from_a_level_removes_the_empty_level():
+def test_modify_away_from_a_level_removes_the_empty_level() -> None:
     market = replay(add(Side.ASK, "11", 5, 1), modify(Side.ASK, "12", 5, 1))
     assert levels(market, Side.ASK) == [("12", 5, 1)]
     assert px("11") not in book_of(market).asks
 
 
-def test_modify_size_increase_loses_priority():
+def test_modify_size_increase_loses_priority() -> None:
     market = replay(
         add(Side.ASK, "11", 5, 1),
         add(Side.ASK, "11", 5, 2),
@@ -279,7 +286,7 @@ def test_modify_size_increase_loses_priority():
     assert_balanced(market)
 
 
-def test_modify_size_decrease_keeps_priority():
+def test_modify_size_decrease_keeps_priority() -> None:
     market = replay(
         add(Side.ASK, "11", 5, 1),
         add(Side.ASK, "11", 5, 2),
@@ -289,7 +296,7 @@ def test_modify_size_decrease_keeps_priority():
     assert levels(market, Side.ASK) == [("11", 7, 2)]
 
 
-def test_modify_with_same_price_and_size_keeps_priority():
+def test_modify_with_same_price_and_size_keeps_priority() -> None:
     market = replay(
         add(Side.ASK, "11", 5, 1),
         add(Side.ASK, "11", 5, 2),
@@ -298,7 +305,7 @@ def test_modify_with_same_price_and_size_keeps_priority():
     assert queue(market, Side.ASK, "11") == [(1, 5), (2, 5)]
 
 
-def test_modify_of_an_unknown_order_is_an_add():
+def test_modify_of_an_unknown_order_is_an_add() -> None:
     market = replay(add(Side.BID, "10", 1, 1), modify(Side.BID, "10", 4, 7))
     assert queue(market, Side.BID, "10") == [(1, 1), (7, 4)], "unknown order 7 should join the back as an add"
     accounting = market.accounting
@@ -308,7 +315,7 @@ def test_modify_of_an_unknown_order_is_an_add():
     assert_balanced(market)
 
 
-def test_modify_with_side_none_is_skipped_as_invalid_side():
+def test_modify_with_side_none_is_skipped_as_invalid_side() -> None:
     market = replay(add(Side.BID, "10", 1, 1), modify(Side.NONE, "10", 4, 1))
     assert skipped(market) == {"invalid_side": 1}
     assert queue(market, Side.BID, "10") == [(1, 1)]
@@ -317,7 +324,7 @@ def test_modify_with_side_none_is_skipped_as_invalid_side():
 # --- Clear, ignored actions --------------------------------------------------------------------------------
 
 
-def test_clear_empties_the_book_and_resets_maybe_bad():
+def test_clear_empties_the_book_and_resets_maybe_bad() -> None:
     market = replay(
         add(Side.BID, "10", 5, 1),
         add(Side.ASK, "11", 5, 2, flags=F_LAST | F_MAYBE_BAD_BOOK),
@@ -332,7 +339,7 @@ def test_clear_empties_the_book_and_resets_maybe_bad():
     assert_balanced(market)
 
 
-def test_trade_fill_and_none_change_nothing_and_are_counted_as_ignored():
+def test_trade_fill_and_none_change_nothing_and_are_counted_as_ignored() -> None:
     market = replay(add(Side.BID, "10", 5, 1), add(Side.ASK, "11", 5, 2))
     before = view(market)
     apply(
@@ -349,7 +356,7 @@ def test_trade_fill_and_none_change_nothing_and_are_counted_as_ignored():
     assert_balanced(market)
 
 
-def test_unknown_action_is_skipped():
+def test_unknown_action_is_skipped() -> None:
     record = mbo(Action.ADD, Side.BID, px("10"), 5, 1)
     array = records_to_array([record])
     array["action"] = b"X"
@@ -362,7 +369,7 @@ def test_unknown_action_is_skipped():
 # --- Top of book -------------------------------------------------------------------------------------------
 
 
-def test_top_of_book_add_replaces_the_whole_side_with_one_level_of_count_zero():
+def test_top_of_book_add_replaces_the_whole_side_with_one_level_of_count_zero() -> None:
     tob = F_LAST | F_TOB
     market = replay(
         add(Side.BID, "10", 100, 0, flags=tob),
@@ -379,13 +386,13 @@ def test_top_of_book_add_replaces_the_whole_side_with_one_level_of_count_zero():
     assert_balanced(market)
 
 
-def test_top_of_book_add_with_side_none_is_invalid_side():
+def test_top_of_book_add_with_side_none_is_invalid_side() -> None:
     market = replay(add(Side.NONE, "10", 100, 0, flags=F_LAST | F_TOB))
     assert skipped(market) == {"invalid_side": 1}
 
 
 @pytest.mark.parametrize("tob_price", ["11", "10"], ids=["tob-at-other-price", "tob-at-same-price"])
-def test_top_of_book_add_on_a_side_with_orders_drops_them_from_the_index(tob_price: str):
+def test_top_of_book_add_on_a_side_with_orders_drops_them_from_the_index(tob_price: str) -> None:
     market = replay(add(Side.BID, "10", 1, 7), add(Side.BID, tob_price, 5, 0, flags=F_LAST | F_TOB))
     book = book_of(market)
     for order_id, level in book.orders.items():
@@ -399,7 +406,7 @@ def test_top_of_book_add_on_a_side_with_orders_drops_them_from_the_index(tob_pri
     assert_balanced(market)
 
 
-def test_snapshot_flag_is_an_ordinary_add():
+def test_snapshot_flag_is_an_ordinary_add() -> None:
     market = replay(
         clear(flags=F_SNAPSHOT),
         add(Side.BID, "10", 5, 1, flags=F_SNAPSHOT),
@@ -413,7 +420,7 @@ def test_snapshot_flag_is_an_ordinary_add():
 # --- Crossed and locked books ------------------------------------------------------------------------------
 
 
-def test_crossed_book_is_reported_with_the_crossing_event_time_and_never_swapped():
+def test_crossed_book_is_reported_with_the_crossing_event_time_and_never_swapped() -> None:
     market = replay(add(Side.BID, "10", 1, 1, ts_recv=100), add(Side.ASK, "11", 1, 2, ts_recv=200))
     book = view(market)
     assert (book.crossed, book.locked, book.crossed_since_ns) == (False, False, None)
@@ -436,7 +443,7 @@ def test_crossed_book_is_reported_with_the_crossing_event_time_and_never_swapped
     assert (book.crossed, book.locked, book.crossed_since_ns) == (False, False, None)
 
 
-def test_locked_book_is_reported_locked_not_crossed():
+def test_locked_book_is_reported_locked_not_crossed() -> None:
     market = replay(
         add(Side.BID, "10", 1, 1, ts_recv=100),
         add(Side.ASK, "10", 1, 2, ts_recv=200),
@@ -448,7 +455,7 @@ def test_locked_book_is_reported_locked_not_crossed():
     assert book.spread == "0"
 
 
-def test_crossing_is_evaluated_at_event_boundaries_only():
+def test_crossing_is_evaluated_at_event_boundaries_only() -> None:
     market = replay(
         add(Side.BID, "10", 1, 1, ts_recv=100),
         add(Side.ASK, "11", 1, 2, ts_recv=100),
@@ -472,7 +479,7 @@ def test_crossing_is_evaluated_at_event_boundaries_only():
 # --- Maybe bad book ----------------------------------------------------------------------------------------
 
 
-def test_maybe_bad_book_flag_sticks_until_clear():
+def test_maybe_bad_book_flag_sticks_until_clear() -> None:
     market = replay(add(Side.BID, "10", 1, 1, flags=F_LAST | F_MAYBE_BAD_BOOK))
     assert view(market).maybe_bad
     apply(market, add(Side.BID, "10", 1, 2), cancel(Side.BID, "10", 1, 1))
@@ -483,7 +490,7 @@ def test_maybe_bad_book_flag_sticks_until_clear():
     assert not view(market).maybe_bad
 
 
-def test_maybe_bad_within_one_batch_follows_record_order_and_publisher():
+def test_maybe_bad_within_one_batch_follows_record_order_and_publisher() -> None:
     flagged_then_cleared = replay(add(Side.BID, "10", 1, 1, flags=F_MAYBE_BAD_BOOK), clear(flags=F_LAST))
     assert not book_of(flagged_then_cleared).maybe_bad, "a later Clear in the same batch resets the mark"
     cleared_then_flagged = replay(clear(), add(Side.BID, "10", 1, 1, flags=F_LAST | F_MAYBE_BAD_BOOK))
@@ -501,7 +508,7 @@ def test_maybe_bad_within_one_batch_follows_record_order_and_publisher():
 # --- Consolidated book -------------------------------------------------------------------------------------
 
 
-def test_consolidated_book_sums_size_and_count_at_equal_prices():
+def test_consolidated_book_sums_size_and_count_at_equal_prices() -> None:
     market = replay(
         add(Side.BID, "10", 5, 1, publisher_id=1),
         add(Side.BID, "10", 2, 2, publisher_id=1),
@@ -522,7 +529,7 @@ def test_consolidated_book_sums_size_and_count_at_equal_prices():
     assert [(level.price, level.size) for level in depth_one.bids] == [("10", 10)]
 
 
-def test_consolidated_book_can_cross_while_each_publisher_is_not():
+def test_consolidated_book_can_cross_while_each_publisher_is_not() -> None:
     market = replay(
         add(Side.BID, "10", 1, 1, publisher_id=1, ts_recv=100),
         add(Side.ASK, "10.5", 1, 1, publisher_id=2, ts_recv=200),
@@ -535,7 +542,7 @@ def test_consolidated_book_can_cross_while_each_publisher_is_not():
     assert not view(market, 2).crossed
 
 
-def test_book_view_of_an_unknown_book_is_a_key_error():
+def test_book_view_of_an_unknown_book_is_a_key_error() -> None:
     market = replay(add(Side.BID, "10", 1, 1))
     with pytest.raises(KeyError):
         book_view(market, INSTRUMENT, 99, 10)
@@ -551,7 +558,7 @@ def test_book_view_of_an_unknown_book_is_a_key_error():
         ("0.000000001", "0.000000002", "0.0000000015"),
     ],
 )
-def test_mid_price_is_plain_decimal_text(bid: str, ask: str, mid: str):
+def test_mid_price_is_plain_decimal_text(bid: str, ask: str, mid: str) -> None:
     market = replay(add(Side.BID, bid, 1, 1), add(Side.ASK, ask, 1, 2))
     assert view(market).mid == mid, f"mid {view(market).mid!r} expected {mid!r}"
 
@@ -559,7 +566,7 @@ def test_mid_price_is_plain_decimal_text(bid: str, ask: str, mid: str):
 # --- Observer and accounting -------------------------------------------------------------------------------
 
 
-def test_on_event_is_called_once_per_f_last_record_with_its_fields():
+def test_on_event_is_called_once_per_f_last_record_with_its_fields() -> None:
     calls: list[tuple[int | None, int, int, int]] = []
 
     def observer(book: OrderBook, ts_event: int, ts_recv: int, sequence: int) -> None:
@@ -580,7 +587,7 @@ def test_on_event_is_called_once_per_f_last_record_with_its_fields():
     assert market.accounting.events == 3
 
 
-def test_observer_sees_the_book_after_the_whole_event():
+def test_observer_sees_the_book_after_the_whole_event() -> None:
     seen: list[list[tuple[str, int, int]]] = []
     market = Market()
 
@@ -597,7 +604,7 @@ def test_observer_sees_the_book_after_the_whole_event():
     assert seen == [[("10", 3, 2)], [("10", 2, 1)]]
 
 
-def test_accounting_is_balanced_across_batches():
+def test_accounting_is_balanced_across_batches() -> None:
     market = replay(
         add(Side.BID, "10", 5, 1),
         add(Side.BID, "10", 5, 1),  # duplicate
@@ -624,7 +631,7 @@ def test_accounting_is_balanced_across_batches():
     assert_balanced(market)
 
 
-def test_empty_batch_changes_nothing():
+def test_empty_batch_changes_nothing() -> None:
     market = Market()
     apply(market)
     assert market.accounting.as_dict()["records"] == 0

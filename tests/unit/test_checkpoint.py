@@ -91,17 +91,16 @@ def test_a_market_restored_between_batches_goes_on_as_the_original(batches: list
         assert_same(original, restored, f"restored after batch {cut}, then the rest applied")
 
 
-def tob_record(
-    side: Side, price: int, size: int, publisher: int = 2, action: Action = Action.ADD
-) -> MboRecord:
+def tob_record(side: str, price: int, size: int, publisher: int = 2, action: str = Action.ADD) -> MboRecord:
+    """``side`` and ``action`` are databento_dbn members, typed ``str`` by its stub; ``str()`` gives the code."""
     return MboRecord(
         ts_recv=1,
         ts_event=1,
         rtype=MBO_RTYPE,
         publisher_id=publisher,
         instrument_id=7,
-        action=action.value,
-        side=side.value,
+        action=str(action),
+        side=str(side),
         price=price,
         size=size,
         channel_id=0,
@@ -114,7 +113,7 @@ def tob_record(
 
 def test_a_top_of_book_level_with_orders_joined_round_trips_with_its_size() -> None:
     joined = msgspec.structs.replace(
-        tob_record(Side.BID, 100, 1), order_id=11, flags=F_LAST, action=Action.ADD.value
+        tob_record(Side.BID, 100, 1), order_id=11, flags=F_LAST, action=str(Action.ADD)
     )
     records = [
         tob_record(Side.BID, 100, 5),
@@ -129,7 +128,7 @@ def test_a_top_of_book_level_with_orders_joined_round_trips_with_its_size() -> N
     assert_same(original, restored, "top-of-book levels")
     assert restored.books[(7, 2)].bids[100].size == 6 and restored.books[(7, 2)].bids[100].count == 1
     further = [
-        msgspec.structs.replace(joined, action=Action.CANCEL.value),
+        msgspec.structs.replace(joined, action=str(Action.CANCEL)),
         tob_record(Side.ASK, UNDEF_PRICE, 0),
         tob_record(Side.BID, 95, 2, publisher=3),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,7 @@ def test_a_build_of_the_sources_now_is_chosen_without_a_note(
     ids=["edited", "added", "renamed", "shared edited"],
 )
 def test_a_build_older_than_its_sources_falls_back_with_a_note(
-    tmp_path: Path, sources: tuple[Path, ...], edit
+    tmp_path: Path, sources: tuple[Path, ...], edit: Callable[[Path, Path], object]
 ) -> None:
     build = _built(tmp_path, sources)
     edit(*sources)

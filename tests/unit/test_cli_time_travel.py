@@ -138,7 +138,8 @@ def prefix_length(stream: Stream, option: list[str]) -> int:
 
 def run_in_process(path: Path, option: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     main(["replay", str(path), *option, "--depth", str(DEPTH), "--no-progress"])
-    return json.loads(capsys.readouterr().out)
+    books: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return books
 
 
 def run_command(path: Path, option: list[str], events_out: Path) -> dict[str, Any]:
@@ -161,7 +162,8 @@ def run_command(path: Path, option: list[str], events_out: Path) -> dict[str, An
         check=False,
     )
     assert done.returncode == 0, f"orderbook replay {' '.join(option)} failed: {done.stderr}"
-    return json.loads(done.stdout)
+    books: dict[str, Any] = json.loads(done.stdout)
+    return books
 
 
 def expected_point(stream: Stream, length: int) -> dict[str, int] | None:

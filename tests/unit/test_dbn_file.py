@@ -92,7 +92,9 @@ def assert_names_the_file(error: DbnFileError, path: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "version"), MBO_FIXTURES)
-def test_fixture_reads_the_same_two_records_in_every_version(fixtures_dir: Path, name: str, version: int):
+def test_fixture_reads_the_same_two_records_in_every_version(
+    fixtures_dir: Path, name: str, version: int
+) -> None:
     mbo_file = open_mbo_file(fixtures_dir / name)
     records = read_all(mbo_file)
     assert records.dtype == MBO_DTYPE
@@ -102,7 +104,7 @@ def test_fixture_reads_the_same_two_records_in_every_version(fixtures_dir: Path,
 
 
 @pytest.mark.parametrize(("name", "version"), MBO_FIXTURES)
-def test_fixture_metadata(fixtures_dir: Path, name: str, version: int):
+def test_fixture_metadata(fixtures_dir: Path, name: str, version: int) -> None:
     metadata = open_mbo_file(fixtures_dir / name).metadata(record_count=2)
     assert metadata.source == name
     assert metadata.dataset == "GLBX.MDP3"
@@ -115,18 +117,18 @@ def test_fixture_metadata(fixtures_dir: Path, name: str, version: int):
     assert metadata.dbn_version == version
 
 
-def test_metadata_without_a_count_says_unknown(fixtures_dir: Path):
+def test_metadata_without_a_count_says_unknown(fixtures_dir: Path) -> None:
     assert open_mbo_file(fixtures_dir / "test_data.mbo.dbn").metadata().record_count is None
 
 
 @pytest.mark.parametrize(("name", "version"), MBO_FIXTURES)
-def test_fixture_count_records_equals_records_read(fixtures_dir: Path, name: str, version: int):
+def test_fixture_count_records_equals_records_read(fixtures_dir: Path, name: str, version: int) -> None:
     mbo_file = open_mbo_file(str(fixtures_dir / name))  # a str path works too
     assert mbo_file.count_records() == len(read_all(mbo_file)) == 2
 
 
 @pytest.mark.parametrize(("name", "version"), MBO_FIXTURES)
-def test_fixture_batches_of_one(fixtures_dir: Path, name: str, version: int):
+def test_fixture_batches_of_one(fixtures_dir: Path, name: str, version: int) -> None:
     batches = list(open_mbo_file(fixtures_dir / name).batches(1))
     assert [len(batch) for batch in batches] == [1, 1]
 
@@ -144,8 +146,13 @@ REAL_FILES = [
 @pytest.mark.realdata
 @pytest.mark.parametrize(("name", "records", "version", "dataset", "instruments"), REAL_FILES)
 def test_real_file_metadata_and_counts(
-    request: pytest.FixtureRequest, name: str, records: int, version: int, dataset: str, instruments: dict
-):
+    request: pytest.FixtureRequest,
+    name: str,
+    records: int,
+    version: int,
+    dataset: str,
+    instruments: dict[int, str],
+) -> None:
     path: Path = request.getfixturevalue(name)
     mbo_file = open_mbo_file(path)
     metadata = mbo_file.metadata()
@@ -160,7 +167,7 @@ def test_real_file_metadata_and_counts(
 
 @pytest.mark.realdata
 @pytest.mark.parametrize("records_per_batch", [7, 1_000, 65_536])
-def test_batches_never_exceed_the_requested_size(clx5: Path, records_per_batch: int):
+def test_batches_never_exceed_the_requested_size(clx5: Path, records_per_batch: int) -> None:
     mbo_file = open_mbo_file(clx5)
     whole = read_all(mbo_file, 100_000)
     sizes = []
@@ -179,7 +186,7 @@ def test_batches_never_exceed_the_requested_size(clx5: Path, records_per_batch: 
 
 
 @pytest.mark.realdata
-def test_zstd_batches_are_bounded_too(dbeq: Path):
+def test_zstd_batches_are_bounded_too(dbeq: Path) -> None:
     sizes = [len(batch) for batch in open_mbo_file(dbeq).batches(10_000)]
     assert max(sizes) <= 10_000
     assert sum(sizes) == 286_130
@@ -189,7 +196,7 @@ def test_zstd_batches_are_bounded_too(dbeq: Path):
 
 
 @pytest.mark.parametrize(("name", "schema"), WRONG_SCHEMA_FIXTURES)
-def test_wrong_schema_is_refused_by_name(fixtures_dir: Path, name: str, schema: str):
+def test_wrong_schema_is_refused_by_name(fixtures_dir: Path, name: str, schema: str) -> None:
     path = fixtures_dir / name
     with pytest.raises(DbnFileError) as raised:
         open_mbo_file(path)
@@ -198,19 +205,19 @@ def test_wrong_schema_is_refused_by_name(fixtures_dir: Path, name: str, schema: 
     assert schema in str(raised.value), f"{raised.value} does not name the schema {schema}"
 
 
-def test_missing_file(tmp_path: Path):
+def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nowhere.dbn"
     with pytest.raises(DbnFileError, match="no such file") as raised:
         open_mbo_file(path)
     assert_names_the_file(raised.value, path)
 
 
-def test_directory_is_not_a_file(tmp_path: Path):
+def test_directory_is_not_a_file(tmp_path: Path) -> None:
     with pytest.raises(DbnFileError, match="no such file"):
         open_mbo_file(tmp_path)
 
 
-def test_empty_file(tmp_path: Path):
+def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.dbn"
     path.write_bytes(b"")
     with pytest.raises(DbnFileError) as raised:
@@ -226,7 +233,7 @@ def test_empty_file(tmp_path: Path):
         ("image.png", b"\x89PNG\r\n\x1a\n" + bytes(500)),
     ],
 )
-def test_non_dbn_file(tmp_path: Path, name: str, content: bytes):
+def test_non_dbn_file(tmp_path: Path, name: str, content: bytes) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(DbnFileError) as raised:
@@ -235,7 +242,7 @@ def test_non_dbn_file(tmp_path: Path, name: str, content: bytes):
 
 
 @pytest.mark.realdata
-def test_truncated_raw_file(clx5: Path, tmp_path: Path):
+def test_truncated_raw_file(clx5: Path, tmp_path: Path) -> None:
     path = tmp_path / "CLX5_truncated.dbn"
     path.write_bytes(clx5.read_bytes()[:-30])
     with pytest.raises(DbnFileError, match="truncated") as raised:
@@ -244,7 +251,7 @@ def test_truncated_raw_file(clx5: Path, tmp_path: Path):
 
 
 @pytest.mark.realdata
-def test_truncated_zstd_file(esm4: Path, tmp_path: Path):
+def test_truncated_zstd_file(esm4: Path, tmp_path: Path) -> None:
     data = esm4.read_bytes()
     path = tmp_path / "esm4_truncated.mbo.dbn.zst"
     path.write_bytes(data[: len(data) // 2])
@@ -253,7 +260,7 @@ def test_truncated_zstd_file(esm4: Path, tmp_path: Path):
     assert_names_the_file(raised.value, path)
 
 
-def test_copy_of_a_fixture_reads_like_the_original(fixtures_dir: Path, tmp_path: Path):
+def test_copy_of_a_fixture_reads_like_the_original(fixtures_dir: Path, tmp_path: Path) -> None:
     # guards the broken-file tests above: a byte-identical copy in tmp_path must read fine
     path = tmp_path / "copy.mbo.dbn"
     shutil.copyfile(fixtures_dir / "test_data.mbo.dbn", path)
@@ -264,7 +271,7 @@ def test_copy_of_a_fixture_reads_like_the_original(fixtures_dir: Path, tmp_path:
 
 
 @pytest.mark.parametrize("compressed", [False, True], ids=["raw", "zst"])
-def test_metadata_longer_than_the_cap_is_refused_before_it_is_read(tmp_path: Path, compressed: bool):
+def test_metadata_longer_than_the_cap_is_refused_before_it_is_read(tmp_path: Path, compressed: bool) -> None:
     claim = MAX_METADATA_BYTES + 1
     data = b"DBN\x02" + claim.to_bytes(4, "little") + bytes(claim)
     path = tmp_path / ("long.mbo.dbn.zst" if compressed else "long.mbo.dbn")
@@ -277,7 +284,7 @@ def test_metadata_longer_than_the_cap_is_refused_before_it_is_read(tmp_path: Pat
 @pytest.mark.parametrize("claim", [100, 103])
 def test_metadata_length_inside_the_fixed_fields_is_a_dbn_file_error(
     fixtures_dir: Path, tmp_path: Path, claim: int
-):
+) -> None:
     # databento-dbn's decoder panics on these lengths; a panic is not an Exception
     data = (fixtures_dir / "test_data.mbo.dbn").read_bytes()
     path = tmp_path / "short-metadata.mbo.dbn"
@@ -287,7 +294,7 @@ def test_metadata_length_inside_the_fixed_fields_is_a_dbn_file_error(
     assert_names_the_file(raised.value, path)
 
 
-def test_metadata_read_across_many_small_zstd_frames_is_whole(fixtures_dir: Path, tmp_path: Path):
+def test_metadata_read_across_many_small_zstd_frames_is_whole(fixtures_dir: Path, tmp_path: Path) -> None:
     # the header arrives a few bytes per frame: a short read is not the end of the file
     data = (fixtures_dir / "test_data.mbo.dbn").read_bytes()
     compressor = zstandard.ZstdCompressor()
@@ -310,7 +317,7 @@ def test_metadata_read_across_many_small_zstd_frames_is_whole(fixtures_dir: Path
 )
 def test_file_cut_inside_its_metadata_is_a_dbn_file_error(
     fixtures_dir: Path, tmp_path: Path, source: str | None, keep: int, name: str
-):
+) -> None:
     path = tmp_path / name
     path.write_bytes((fixtures_dir / source).read_bytes()[:keep] if source else b"DBN\x03" + b"\xff" * 400)
     with pytest.raises(DbnFileError) as raised:
@@ -324,7 +331,7 @@ def test_file_cut_inside_its_metadata_is_a_dbn_file_error(
 )
 def test_zstd_file_cut_at_a_block_boundary_is_a_dbn_file_error(
     request: pytest.FixtureRequest, tmp_path: Path, name: str, keep: int
-):
+) -> None:
     source: Path = request.getfixturevalue(name)
     path = tmp_path / f"cut_{source.name}"
     path.write_bytes(source.read_bytes()[:keep])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from databento_dbn import Side
 
-from obm_shared.records import records_to_array
+from obm_shared.records import MboRecord, records_to_array
 from receiver.book.adapter import EventAligner
 from tests.unit.test_book_rules import add
 
 
-def event(first_order_id: int, records: int) -> list:
+def event(first_order_id: int, records: int) -> list[MboRecord]:
     """One event of ``records`` adds: F_LAST on its last record only."""
     return [
         add(Side.BID, "10", 1, order_id, flags=0)
@@ -17,7 +17,7 @@ def event(first_order_id: int, records: int) -> list:
     ] + [add(Side.BID, "10", 1, first_order_id + records - 1)]
 
 
-def slice_sizes(aligner: EventAligner, records: list, target: int) -> list[int]:
+def slice_sizes(aligner: EventAligner, records: list[MboRecord], target: int) -> list[int]:
     return [len(part) for part in aligner.slices(records_to_array(records), target)]
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 
 from obm_shared.dbn_file import open_mbo_file
-from obm_shared.records import MboArray, records_to_array
+from obm_shared.records import MboArray, MboRecord, records_to_array
 from receiver.book.adapter import apply_records
 from receiver.book.book import OrderBook
 from receiver.book.market import Market
@@ -75,7 +75,7 @@ def test_every_line_of_a_real_file_is_the_book_at_its_event(
 
 @PROPERTY_SETTINGS
 @given(batched_sequences())
-def test_every_line_is_the_book_at_its_event(batches) -> None:
+def test_every_line_is_the_book_at_its_event(batches: list[list[MboRecord]]) -> None:
     # depth 2 with three prices per side: the watched window is often full, so changes outside it occur
     replay_checking_every_event(Market(), [records_to_array(batch) for batch in batches], depth=2)
 

@@ -72,7 +72,9 @@ def live_feed(sender: FakeService, receiver: FakeService, updates_per_second: fl
 
 
 def frame_of(messages: list[str]) -> dict[str, Any]:
-    frames = [json.loads(message) for message in messages if json.loads(message)["type"] == "frame"]
+    frames: list[dict[str, Any]] = [
+        json.loads(message) for message in messages if json.loads(message)["type"] == "frame"
+    ]
     assert len(frames) == 1, f"expected exactly one frame waiting, got {len(frames)}"
     return frames[0]
 

@@ -65,7 +65,7 @@ def assert_best(book: BookView, bid: tuple[str, int, int | None], ask: tuple[str
 # --- CLX5 ---------------------------------------------------------------------------------------------------
 
 
-def test_clx5_accounting(clx5: Path):
+def test_clx5_accounting(clx5: Path) -> None:
     accounting = market_of(clx5).accounting
     assert accounting.records == 38_212, f"{accounting.records} records applied, expected 38,212"
     skipped = {str(reason): count for reason, count in accounting.skipped.items() if count}
@@ -79,7 +79,7 @@ def test_clx5_accounting(clx5: Path):
 
 
 @pytest.mark.parametrize("publisher_id", [None, 1], ids=["consolidated", "publisher-1"])
-def test_clx5_final_book(clx5: Path, publisher_id: int | None):
+def test_clx5_final_book(clx5: Path, publisher_id: int | None) -> None:
     market = market_of(clx5)
     assert market.instruments() == [CLX5_INSTRUMENT]
     book = book_view(market, CLX5_INSTRUMENT, publisher_id, 5)
@@ -103,7 +103,7 @@ def test_clx5_final_book(clx5: Path, publisher_id: int | None):
 # --- ESM4 ---------------------------------------------------------------------------------------------------
 
 
-def test_esm4_accounting(esm4: Path):
+def test_esm4_accounting(esm4: Path) -> None:
     accounting = market_of(esm4).accounting
     assert accounting.records == 13_796, f"{accounting.records} records applied, expected 13,796"
     skipped = {str(reason): count for reason, count in accounting.skipped.items() if count}
@@ -114,7 +114,7 @@ def test_esm4_accounting(esm4: Path):
     assert accounting.balanced, f"records not accounted for: {accounting.as_dict()}"
 
 
-def test_esm4_final_book(esm4: Path):
+def test_esm4_final_book(esm4: Path) -> None:
     book = book_view(market_of(esm4), ESM4_INSTRUMENT, None, 5)
     assert book.symbol == "ESM4"
     assert book.orders == 13_598, f"{book.orders} orders rest in the book, expected 13,598"
@@ -126,7 +126,7 @@ def test_esm4_final_book(esm4: Path):
 # --- DBEQ ---------------------------------------------------------------------------------------------------
 
 
-def test_dbeq_accounting_and_publishers(dbeq: Path):
+def test_dbeq_accounting_and_publishers(dbeq: Path) -> None:
     market = market_of(dbeq)
     accounting = market.accounting
     assert accounting.records == 286_130, f"{accounting.records} records applied, expected 286,130"
@@ -142,7 +142,9 @@ def test_dbeq_accounting_and_publishers(dbeq: Path):
     [(GOOGL, "GOOGL", ("152.95", 700), ("154.53", 700)), (GOOG, "GOOG", ("154.62", 700), ("155.67", 700))],
     ids=["GOOGL", "GOOG"],
 )
-def test_dbeq_consolidated_best(dbeq: Path, instrument_id: int, symbol: str, bid: tuple, ask: tuple):
+def test_dbeq_consolidated_best(
+    dbeq: Path, instrument_id: int, symbol: str, bid: tuple[str, int], ask: tuple[str, int]
+) -> None:
     book = book_view(market_of(dbeq), instrument_id, None, DEPTH)
     assert book.symbol == symbol
     assert book.publisher_id is None
@@ -154,7 +156,7 @@ def test_dbeq_consolidated_best(dbeq: Path, instrument_id: int, symbol: str, bid
 @pytest.mark.parametrize("publisher_id", [40, 41])
 def test_dbeq_top_of_book_publishers_have_levels_without_orders(
     dbeq: Path, instrument_id: int, publisher_id: int
-):
+) -> None:
     market = market_of(dbeq)
     book = book_view(market, instrument_id, publisher_id, DEPTH)
     where = f"{book.symbol} publisher {publisher_id}"
@@ -166,7 +168,7 @@ def test_dbeq_top_of_book_publishers_have_levels_without_orders(
     assert book.bid_levels <= 1 and book.ask_levels <= 1, f"{where}: more than one level per side"
 
 
-def test_dbeq_consolidated_levels_sum_publishers(dbeq: Path):
+def test_dbeq_consolidated_levels_sum_publishers(dbeq: Path) -> None:
     market = market_of(dbeq)
     for instrument_id in (GOOG, GOOGL):
         consolidated = book_view(market, instrument_id, None, 1000)
@@ -187,7 +189,7 @@ def test_dbeq_consolidated_levels_sum_publishers(dbeq: Path):
 
 
 @pytest.mark.parametrize("name", ["clx5", "esm4", "dbeq"])
-def test_batch_size_does_not_change_the_final_books(request: pytest.FixtureRequest, name: str):
+def test_batch_size_does_not_change_the_final_books(request: pytest.FixtureRequest, name: str) -> None:
     path: Path = request.getfixturevalue(name)
     small, large = market_of(path, 1_000), market_of(path, 65_536)
     assert small.accounting == large.accounting, f"{path.name}: accounting differs between batch sizes"
@@ -205,7 +207,9 @@ def test_batch_size_does_not_change_the_final_books(request: pytest.FixtureReque
 
 
 @pytest.mark.parametrize("name", ["clx5", "dbeq"])
-def test_crossing_after_every_event_matches_the_resting_prices(request: pytest.FixtureRequest, name: str):
+def test_crossing_after_every_event_matches_the_resting_prices(
+    request: pytest.FixtureRequest, name: str
+) -> None:
     """Crossing is only re-evaluated after events that move best prices; read after each event, it must
     still say what the levels say, for each publisher's book and the consolidated one (CLX5 is crossed or
     locked after 172 of its events; DBEQ has three publishers)."""

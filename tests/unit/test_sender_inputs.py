@@ -66,7 +66,8 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 def post_json(client: TestClient, path: str, body: bytes | str) -> httpx.Response:
     """POST a raw JSON text (NaN and Infinity are tokens Python's JSON reader takes; httpx would refuse them)."""
-    return client.post(path, content=body, headers={"content-type": "application/json"})
+    response: httpx.Response = client.post(path, content=body, headers={"content-type": "application/json"})
+    return response
 
 
 def write_zstd_bomb(path: Path) -> Path:
@@ -306,6 +307,7 @@ class SilentReceiver:
 
 def wait_for_state(client: TestClient, *states: str) -> dict[str, object]:
     deadline = time.monotonic() + 10
+    status: dict[str, object]
     while (status := client.get("/status").json())["state"] not in states:
         assert time.monotonic() < deadline, f"sender still {status['state']}, expected {states}"
         time.sleep(0.02)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import databento as db
 import pytest
+from databento_dbn import MBOMsg
 
 from obm_shared.dbn_file import open_mbo_file
 from receiver.trade_tape import TradeTape
@@ -16,7 +17,11 @@ def test_the_tape_holds_the_newest_trades_of_a_real_file_across_batches(clx5: Pa
     for batch in open_mbo_file(clx5).batches(777):  # batches that split the trades unevenly
         tape.record(batch)
 
-    trades = [record for record in db.DBNStore.from_file(clx5) if str(record.action) == "T"]
+    trades = [
+        record
+        for record in db.DBNStore.from_file(clx5)
+        if isinstance(record, MBOMsg) and str(record.action) == "T"
+    ]
     expected = [
         (
             t.ts_event,

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import io
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import databento as db
 import msgspec
 import numpy as np
 import pytest
-from databento_dbn import Action, Side
+from databento_dbn import Action, DBNRecord, MBOMsg, Side
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,6 +49,7 @@ from obm_shared.messages import (
     Message,
     RecordBatch,
     Refused,
+    Reply,
     StreamError,
     StreamMetadata,
 )
@@ -98,8 +99,8 @@ mbo_records = st.builds(
     rtype=uint(8),
     publisher_id=uint(16),
     instrument_id=uint(32),
-    action=st.sampled_from([action.value for action in ACTIONS]),
-    side=st.sampled_from([side.value for side in (Side.BID, Side.ASK, Side.NONE)]),
+    action=st.sampled_from([str(action) for action in ACTIONS]),
+    side=st.sampled_from([str(side) for side in (Side.BID, Side.ASK, Side.NONE)]),
     price=sint(64),
     size=uint(32),
     channel_id=uint(8),
@@ -155,9 +156,11 @@ def batch_arrays(messages: list[Message]) -> list[MboArray]:
 # --- lossless round trips ------------------------------------------------------------------------------------
 
 
-def test_dtype_is_dbn_mbo_layout():
+def test_dtype_is_dbn_mbo_layout() -> None:
     assert MBO_DTYPE.itemsize == MBO_RECORD_SIZE == 56
-    offsets = {name: MBO_DTYPE.fields[name][1] for name in MBO_DTYPE.names}
+    fields = MBO_DTYPE.fields
+    assert fields is not None, "MBO_DTYPE is a structured dtype"
+    offsets = {name: field[1] for name, field in fields.items()}
     assert offsets == {
         "length": 0,
         "rtype": 1,
@@ -185,7 +188,7 @@ def test_dtype_is_dbn_mbo_layout():
 )
 def test_records_survive_frames_in_any_chunking(
     records: list[MboRecord], batch_size: int, chunk_sizes: list[int]
-):
+) -> None:
     array = records_to_array(records)
     assert array_to_records(array) == records, "records_to_array/array_to_records lost a field"
     assert (array["length"] == MBO_RECORD_SIZE // 4).all()
@@ -201,7 +204,7 @@ def test_records_survive_frames_in_any_chunking(
     assert array_to_records(decoded) == records
 
 
-def test_one_byte_chunks_and_one_big_chunk_decode_the_same():
+def test_one_byte_chunks_and_one_big_chunk_decode_the_same() -> None:
     records = [
         MboRecord(
             ts_recv=2**64 - 1,
@@ -209,8 +212,8 @@ def test_one_byte_chunks_and_one_big_chunk_decode_the_same():
             rtype=MBO_RTYPE,
             publisher_id=2**16 - 1,
             instrument_id=2**32 - 1,
-            action=Action.MODIFY.value,
-            side=Side.ASK.value,
+            action=str(Action.MODIFY),
+            side=str(Side.ASK),
             price=-(2**63),
             size=2**32 - 1,
             channel_id=255,
@@ -225,8 +228,8 @@ def test_one_byte_chunks_and_one_big_chunk_decode_the_same():
             rtype=MBO_RTYPE,
             publisher_id=1,
             instrument_id=3,
-            action=Action.ADD.value,
-            side=Side.BID.value,
+            action=str(Action.ADD),
+            side=str(Side.BID),
             price=2**63 - 1,
             size=0,
             channel_id=0,
@@ -244,7 +247,7 @@ def test_one_byte_chunks_and_one_big_chunk_decode_the_same():
     assert array_to_records(np.concatenate(batch_arrays(one_byte))) == records * 5
 
 
-def test_decoder_returns_every_complete_frame_in_a_chunk_and_keeps_the_rest():
+def test_decoder_returns_every_complete_frame_in_a_chunk_and_keeps_the_rest() -> None:
     encoder = FrameEncoder()
     first, second = encoder.encode(handshake()), encoder.encode(EndOfStream(records_sent=0, batches_sent=0))
     decoder = FrameDecoder()
@@ -255,12 +258,12 @@ def test_decoder_returns_every_complete_frame_in_a_chunk_and_keeps_the_rest():
     assert decoder.feed(b"") == []
 
 
-def test_frame_header_is_big_endian_payload_length():
+def test_frame_header_is_big_endian_payload_length() -> None:
     frame = FrameEncoder().encode(EndOfStream(records_sent=7, batches_sent=1))
     assert int.from_bytes(frame[:HEADER_SIZE], "big") == len(frame) - HEADER_SIZE
 
 
-def test_record_batch_array_is_a_view_of_its_bytes():
+def test_record_batch_array_is_a_view_of_its_bytes() -> None:
     array = records_to_array([MboRecord(1, 2, MBO_RTYPE, 3, 4, "A", "B", 5, 6, 7, 8, 9, 10, 11)])
     batch = RecordBatch.from_array(0, 0, array)
     assert batch.count == 1
@@ -271,16 +274,17 @@ def test_record_batch_array_is_a_view_of_its_bytes():
 # --- real files ----------------------------------------------------------------------------------------------
 
 
-def dbn_record(message) -> MboRecord:
+def dbn_record(message: DBNRecord) -> MboRecord:
     """databento's own decoding of one record, as an MboRecord."""
+    assert isinstance(message, MBOMsg), f"an MBO file holds MBO records, not {type(message).__name__}"
     return MboRecord(
         ts_recv=message.ts_recv,
         ts_event=message.ts_event,
         rtype=int(message.rtype),
         publisher_id=message.publisher_id,
         instrument_id=message.instrument_id,
-        action=message.action.value,
-        side=message.side.value,
+        action=str(message.action),
+        side=str(message.side),
         price=message.price,
         size=message.size,
         channel_id=message.channel_id,
@@ -298,7 +302,7 @@ def dbn_record(message) -> MboRecord:
 )
 def test_real_file_survives_frames_byte_for_byte(
     request: pytest.FixtureRequest, name: str, batch_records: int, expected_records: int
-):
+) -> None:
     path: Path = request.getfixturevalue(name)
     mbo_file = open_mbo_file(path)
     sent = list(mbo_file.batches(batch_records))
@@ -313,8 +317,8 @@ def test_real_file_survives_frames_byte_for_byte(
     assert messages[-1] == EndOfStream(records_sent=expected_records, batches_sent=len(sent))
     received = batch_arrays(messages)
     assert len(received) == len(sent), f"{path.name}: {len(received)} batches arrived, {len(sent)} were sent"
-    for seq, (got, want) in enumerate(zip(received, sent, strict=True)):
-        assert got.tobytes() == want.tobytes(), f"{path.name}: batch {seq} differs after the wire"
+    for seq, (got_array, want_array) in enumerate(zip(received, sent, strict=True)):
+        assert got_array.tobytes() == want_array.tobytes(), f"{path.name}: batch {seq} differs after the wire"
     decoded = np.concatenate(received)
     assert len(decoded) == expected_records, (
         f"{path.name}: {len(decoded)} records, expected {expected_records}"
@@ -353,7 +357,7 @@ def batch(seq: int, first_index: int, count: int = 2) -> RecordBatch:
     return RecordBatch(seq=seq, first_index=first_index, records=bytes(MBO_RECORD_SIZE * count))
 
 
-def test_error_classes_are_protocol_errors_with_codes():
+def test_error_classes_are_protocol_errors_with_codes() -> None:
     codes = {
         FrameTooLarge: "frame_too_large",
         MalformedFrame: "malformed_frame",
@@ -367,7 +371,7 @@ def test_error_classes_are_protocol_errors_with_codes():
         assert error.code == code
 
 
-def test_a_well_formed_stream_passes():
+def test_a_well_formed_stream_passes() -> None:
     validator = check_all(
         [handshake(), batch(0, 0), batch(1, 2, 3), EndOfStream(records_sent=5, batches_sent=2)]
     )
@@ -375,30 +379,30 @@ def test_a_well_formed_stream_passes():
     assert (validator.next_seq, validator.records_received) == (2, 5)
 
 
-def test_an_abandoned_stream_ends_with_stream_error():
+def test_an_abandoned_stream_ends_with_stream_error() -> None:
     validator = check_all([handshake(), batch(0, 0), StreamError(reason="disk gone", records_sent=2)])
     assert validator.finished
 
 
-def test_version_mismatch():
+def test_version_mismatch() -> None:
     with pytest.raises(VersionMismatch, match=f"protocol {PROTOCOL_VERSION + 1}"):
         check_all([handshake(PROTOCOL_VERSION + 1)])
 
 
 @pytest.mark.parametrize("limit", [1_000, MAX_FRAME_BYTES])
-def test_frame_too_large_is_raised_from_the_header_alone(limit: int):
+def test_frame_too_large_is_raised_from_the_header_alone(limit: int) -> None:
     decoder = FrameDecoder(max_frame_bytes=limit)
     with pytest.raises(FrameTooLarge, match=str(limit + 1)):
         decoder.feed((limit + 1).to_bytes(HEADER_SIZE, "big"))
 
 
-def test_frame_of_exactly_the_limit_is_accepted():
+def test_frame_of_exactly_the_limit_is_accepted() -> None:
     decoder = FrameDecoder(max_frame_bytes=1_000)
     assert decoder.feed((1_000).to_bytes(HEADER_SIZE, "big") + b"\x00" * 10) == []
     assert decoder.buffered_bytes == HEADER_SIZE + 10
 
 
-def test_encoded_batch_over_the_limit_is_refused():
+def test_encoded_batch_over_the_limit_is_refused() -> None:
     frame = FrameEncoder().encode(batch(0, 0, count=100))
     with pytest.raises(FrameTooLarge):
         FrameDecoder(max_frame_bytes=len(frame) - HEADER_SIZE - 1).feed(frame)
@@ -415,23 +419,23 @@ def test_encoded_batch_over_the_limit_is_refused():
     ],
     ids=["garbage", "unknown-tag", "wrong-type", "not-an-array", "empty"],
 )
-def test_malformed_payload(payload: bytes):
+def test_malformed_payload(payload: bytes) -> None:
     with pytest.raises(MalformedFrame):
         FrameDecoder().feed(len(payload).to_bytes(HEADER_SIZE, "big") + payload)
 
 
-def test_malformed_batch_size_not_a_multiple_of_the_record_size():
+def test_malformed_batch_size_not_a_multiple_of_the_record_size() -> None:
     bad = RecordBatch(seq=0, first_index=0, records=bytes(MBO_RECORD_SIZE + 1))
     with pytest.raises(MalformedFrame, match=str(MBO_RECORD_SIZE)):
         check_all([handshake(), bad])
 
 
-def test_sequence_gap_when_a_batch_is_missing():
+def test_sequence_gap_when_a_batch_is_missing() -> None:
     with pytest.raises(SequenceGap, match="missing"):
         check_all([handshake(), batch(0, 0), batch(2, 4)])
 
 
-def test_sequence_gap_when_first_index_is_wrong():
+def test_sequence_gap_when_first_index_is_wrong() -> None:
     with pytest.raises(SequenceGap, match="starts at record 3, expected 2"):
         check_all([handshake(), batch(0, 0), batch(1, 3)])
 
@@ -441,12 +445,12 @@ def test_sequence_gap_when_first_index_is_wrong():
     [EndOfStream(records_sent=5, batches_sent=2), EndOfStream(records_sent=4, batches_sent=3)],
     ids=["records", "batches"],
 )
-def test_sequence_gap_when_end_of_stream_totals_disagree(end: EndOfStream):
+def test_sequence_gap_when_end_of_stream_totals_disagree(end: EndOfStream) -> None:
     with pytest.raises(SequenceGap, match="received 4 in 2"):
         check_all([handshake(), batch(0, 0), batch(1, 2), end])
 
 
-def test_sequence_repeat():
+def test_sequence_repeat() -> None:
     with pytest.raises(SequenceRepeat, match="batch 0 repeated"):
         check_all([handshake(), batch(0, 0), batch(0, 0)])
 
@@ -456,7 +460,7 @@ def test_sequence_repeat():
     [batch(0, 0), EndOfStream(records_sent=0, batches_sent=0), StreamError(reason="x", records_sent=0)],
     ids=["batch", "end", "error"],
 )
-def test_unexpected_message_before_the_handshake(first: Message):
+def test_unexpected_message_before_the_handshake(first: Message) -> None:
     with pytest.raises(UnexpectedMessage, match="before the handshake"):
         check_all([first])
 
@@ -476,12 +480,12 @@ def test_unexpected_message_before_the_handshake(first: Message):
     [EndOfStream(records_sent=2, batches_sent=1), StreamError(reason="sender stopped", records_sent=2)],
     ids=["after-end", "after-error"],
 )
-def test_unexpected_message_after_the_end(ending: Message, after: Message):
+def test_unexpected_message_after_the_end(ending: Message, after: Message) -> None:
     with pytest.raises(UnexpectedMessage, match="after the end"):
         check_all([handshake(), batch(0, 0), ending, after])
 
 
-def test_unexpected_second_handshake():
+def test_unexpected_second_handshake() -> None:
     with pytest.raises(UnexpectedMessage, match="second handshake"):
         check_all([handshake(), batch(0, 0), handshake()])
 
@@ -489,7 +493,7 @@ def test_unexpected_second_handshake():
 # --- protocol 2: challenge, proof, heartbeats ----------------------------------------------------------------
 
 
-def replies_from(data: bytes):
+def replies_from(data: bytes) -> Callable[[int], bytes]:
     """``recv_exactly`` over ``data``: what a sender's socket would hand :func:`read_reply`."""
     stream = io.BytesIO(data)
 
@@ -502,13 +506,13 @@ def replies_from(data: bytes):
     return recv_exactly
 
 
-def test_new_error_classes_have_codes():
+def test_new_error_classes_have_codes() -> None:
     assert issubclass(NotMbo, ProtocolError) and NotMbo.code == "not_mbo"
     assert issubclass(ClosedBeforeHandshake, ProtocolError)
     assert ClosedBeforeHandshake.code == "closed_before_handshake"
 
 
-def test_heartbeats_may_come_between_batches():
+def test_heartbeats_may_come_between_batches() -> None:
     validator = check_all(
         [handshake(), Heartbeat(), batch(0, 0), Heartbeat(), Heartbeat(), batch(1, 2), EndOfStream(4, 2)]
     )
@@ -516,33 +520,33 @@ def test_heartbeats_may_come_between_batches():
     assert (validator.next_seq, validator.records_received) == (2, 4)
 
 
-def test_a_heartbeat_before_the_handshake_or_after_the_end_is_unexpected():
+def test_a_heartbeat_before_the_handshake_or_after_the_end_is_unexpected() -> None:
     with pytest.raises(UnexpectedMessage, match="Heartbeat before the handshake"):
         check_all([Heartbeat()])
     with pytest.raises(UnexpectedMessage, match="after the end"):
         check_all([handshake(), EndOfStream(0, 0), Heartbeat()])
 
 
-def test_the_handshake_carries_run_id_and_proof_through_frames():
+def test_the_handshake_carries_run_id_and_proof_through_frames() -> None:
     sent = handshake(proof=bytes(range(32)))
     assert frames_through([sent]) == [sent]
 
 
 @pytest.mark.parametrize("run_id", ["../../etc/passwd", "", "a" * 65, "run id", "x/y"])
-def test_a_run_id_that_is_not_a_plain_name_is_a_malformed_frame(run_id: str):
+def test_a_run_id_that_is_not_a_plain_name_is_a_malformed_frame(run_id: str) -> None:
     frame = FrameEncoder().encode(Handshake(PROTOCOL_VERSION, METADATA, run_id=run_id, proof=b""))
     with pytest.raises(MalformedFrame, match=r"\$\[3\]"):
         FrameDecoder().feed(frame)
 
 
-def test_replies_round_trip_through_read_reply():
+def test_replies_round_trip_through_read_reply() -> None:
     encoder = FrameEncoder()
-    replies = [Challenge(nonce=bytes(32)), Accepted(), Refused(reason="authentication failed")]
+    replies: list[Reply] = [Challenge(nonce=bytes(32)), Accepted(), Refused(reason="authentication failed")]
     recv_exactly = replies_from(b"".join(encoder.encode(reply) for reply in replies))
     assert [read_reply(recv_exactly) for _ in replies] == replies
 
 
-def test_a_reply_frame_over_its_limit_or_undecodable_is_refused():
+def test_a_reply_frame_over_its_limit_or_undecodable_is_refused() -> None:
     with pytest.raises(FrameTooLarge):
         read_reply(replies_from((MAX_REPLY_FRAME_BYTES + 1).to_bytes(HEADER_SIZE, "big")))
     junk = msgspec.msgpack.encode(["batch", 0, 0, b""])  # a sender's message is no reply
