@@ -230,8 +230,10 @@ class OrderBook:
 
     def best_bid(self) -> PriceLevel | None:
         """The highest bid level, if any."""
-        return self.bids.get(self.best_bid_price)
+        level: PriceLevel | None = self.bids.get(self.best_bid_price)
+        return level
 
     def best_ask(self) -> PriceLevel | None:
         """The lowest ask level, if any."""
-        return self.asks.get(self.best_ask_price)
+        level: PriceLevel | None = self.asks.get(self.best_ask_price)
+        return level
