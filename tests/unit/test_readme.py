@@ -22,6 +22,7 @@ _CODE = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
 _MAKE_TARGET = re.compile(r"(?<![\w-])make ([a-z][a-z0-9_-]*)")
 _RULE = re.compile(r"^([A-Za-z0-9_.-]+(?: [A-Za-z0-9_.-]+)*)\s*:(?!=)", re.MULTILINE)
 _COMPOSE_VARIABLE = re.compile(r"\$\{(OBM_[A-Z0-9_]+)")
+_RELATIVE_LINK = re.compile(r"\]\((?!https?:|#)([^)#\s]+)")
 
 
 def environment_names(settings: type[BaseSettings]) -> list[str]:
@@ -90,6 +91,11 @@ def test_every_make_target_the_readme_names_exists(readme: str) -> None:
     assert {"up", "test"} <= named, "the README names its two commands, make up and make test"
     missing = sorted(named - makefile_targets((REPO / "Makefile").read_text()))
     assert not missing, f"the README names make targets the Makefile lacks: {', '.join(missing)}"
+
+
+def test_every_file_the_readme_links_to_exists(readme: str) -> None:
+    missing = sorted(link for link in _RELATIVE_LINK.findall(readme) if not (REPO / link).exists())
+    assert not missing, f"the README links to files that do not exist: {', '.join(missing)}"
 
 
 def test_a_row_taken_out_of_the_table_is_missed(readme: str) -> None:
