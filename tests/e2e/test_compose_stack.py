@@ -18,7 +18,8 @@ RUN_TIMEOUT_SECONDS = 180
 
 
 def services_status(stack: ComposeStack) -> dict[str, Any]:
-    return httpx.get(f"{stack.orchestrator}/api/microservices/status", timeout=10).json()
+    status: dict[str, Any] = httpx.get(f"{stack.orchestrator}/api/microservices/status", timeout=10).json()
+    return status
 
 
 def wait_for_run_end(stack: ComposeStack) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from orchestrator.core.config import Settings as OrchestratorSettings
 from orchestrator.main import create_app as create_orchestrator
@@ -82,7 +83,7 @@ def test_an_orchestrator_with_another_token_gets_a_502_and_changes_nothing(
 ) -> None:
     other = secrets.token_urlsafe(32)
     settings = OrchestratorSettings(
-        api_token=other,
+        api_token=SecretStr(other),
         sender_url=secured_stack.sender,
         receiver_url=secured_stack.receiver,
         receiver_ingest_port=httpx.get(f"{secured_stack.receiver}/status", timeout=5).json()["ingest_port"],

@@ -301,7 +301,7 @@ def test_records_that_are_not_mbo_are_a_protocol_error(faults: Faults) -> None:
 
 def streamer(faults: Faults, token: str | None = None) -> tuple[Streamer, Catalog]:
     settings = SenderSettings(
-        data_dir=faults.data_dir, receiver_port=faults.ingest_port, api_token=token or faults.token
+        data_dir=faults.data_dir, receiver_port=faults.ingest_port, api_token=SecretStr(token or faults.token)
     )
     return Streamer(settings), Catalog(faults.data_dir)
 

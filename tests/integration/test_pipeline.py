@@ -21,7 +21,7 @@ def wait_for_run_end(stack: Stack, timeout: float = RUN_TIMEOUT_SECONDS) -> dict
     """Poll the orchestrator until the receiver's run is over; returns /api/microservices/status."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = httpx.get(f"{stack.orchestrator}/api/microservices/status", timeout=5).json()
+        status: dict[str, Any] = httpx.get(f"{stack.orchestrator}/api/microservices/status", timeout=5).json()
         receiver_state = status["receiver"]["status"]["state"]
         sender_state = status["sender"]["status"]["state"]
         if receiver_state in ("done", "stopped", "failed") and sender_state != "streaming":
@@ -38,7 +38,8 @@ def consolidated(stack: Stack, depth: int = 5) -> dict[str, Any]:
     answer = httpx.get(
         f"{stack.orchestrator}/api/order-book", params={"depth": depth, "per_publisher": False}, timeout=5
     ).json()
-    return answer["books"][0]
+    book: dict[str, Any] = answer["books"][0]
+    return book
 
 
 def levels(side: list[dict[str, Any]]) -> list[tuple[str, int, int]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,12 @@ KILL_DEMO_RECORDS = 20_000
 
 @pytest.mark.parametrize("service", ["receiver", "sender", "orchestrator"])
 def test_service_exits_cleanly_on_sigterm(service: str, tmp_path: Path) -> None:
-    settings = {
+    environments: dict[str, Mapping[str, object]] = {
         "receiver": {"RECEIVER_INGEST_PORT": free_port(), "RECEIVER_OUTPUT_DIR": tmp_path / "output"},
         "sender": {"SENDER_DATA_DIR": tmp_path},
         "orchestrator": {},
-    }[service]
+    }
+    settings = environments[service]
     with local_services({service: settings}, tmp_path, {service: free_port()}) as stack:
         process = stack.processes[service]
         process.send_signal(signal.SIGTERM)
