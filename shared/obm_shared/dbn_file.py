@@ -69,6 +69,12 @@ class MboFile:
             dbn_version=int(meta.version),
         )
 
+    def header(self) -> bytes:
+        """The DBN header (prelude and metadata) as the file holds it, decompressed: what a DBN file of the
+        same records starts with."""
+        with self.path.open("rb") as raw, _decompressed(raw, self.compressed) as stream:
+            return _read_up_to(stream, self.header_bytes)
+
     def batches(self, records_per_batch: int) -> Iterator[MboArray]:
         """Consecutive arrays of at most ``records_per_batch`` records, read lazily from disk."""
         read_size = MBO_RECORD_SIZE * max(records_per_batch, 1)

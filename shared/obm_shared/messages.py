@@ -22,8 +22,13 @@ PROTOCOL_VERSION: Final = 2
 HEARTBEAT_SECONDS: Final = 2.0
 """Longest silence of a sender in an accepted stream; a receiver's stall limit must be longer."""
 
-RunId = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z_-]{1,64}$")]
+RUN_ID_PATTERN: Final = r"^[0-9A-Za-z_-]{1,64}$"
+RunId = Annotated[str, msgspec.Meta(pattern=RUN_ID_PATTERN)]
 """A run id as the wire carries it: it names the receiver's output file, so nothing but a plain name."""
+
+MAX_DBN_HEADER_BYTES: Final = 8 + (1 << 20)
+"""Largest DBN header a handshake carries: the prelude and metadata of at most 1 MiB, as a reader takes."""
+DbnHeader = Annotated[bytes, msgspec.Meta(max_length=MAX_DBN_HEADER_BYTES)]
 
 
 class StreamMetadata(msgspec.Struct, frozen=True):
@@ -60,6 +65,9 @@ class Handshake(msgspec.Struct, frozen=True, tag="hello", array_like=True):
     """The sender's run id; the receiver's run takes it, so one id names a replay across services."""
     proof: bytes
     """``ingest_proof(token, challenge.nonce)``; empty when no token is set."""
+    dbn_header: DbnHeader = b""
+    """The file's DBN header as it holds it (prelude and metadata, decompressed), so the receiver's recording of
+    the stream is a DBN file of its own; empty from a source with no file (the receiver then writes one)."""
 
 
 class Accepted(msgspec.Struct, frozen=True, tag="accepted", array_like=True):

@@ -213,7 +213,7 @@ class Streamer:
             try:
                 sock.settimeout(self.settings.send_timeout_seconds)
                 encoder = FrameEncoder()
-                self._handshake(job, sock, encoder, metadata)
+                self._handshake(job, sock, encoder, metadata, mbo_file.header())
                 self._send_file(job, stop, sock, encoder, mbo_file)
             finally:
                 self._socket = None
@@ -227,13 +227,19 @@ class Streamer:
             raise CannotConnect(error.strerror or type(error).__name__) from None
 
     def _handshake(
-        self, job: StreamJob, sock: socket.socket, encoder: FrameEncoder, metadata: StreamMetadata
+        self,
+        job: StreamJob,
+        sock: socket.socket,
+        encoder: FrameEncoder,
+        metadata: StreamMetadata,
+        dbn_header: bytes,
     ) -> None:
-        """Answer the receiver's challenge with the proof of the token; return once it accepts the stream."""
+        """Answer the receiver's challenge with the proof of the token and the file's DBN header (the receiver
+        records the stream as a DBN file); return once it accepts the stream."""
         read = partial(read_reply, partial(_recv_exactly, sock))
         challenge = _expect(read(), Challenge)
         proof = ingest_proof(self.settings.api_token, challenge.nonce)
-        sock.sendall(encoder.encode(Handshake(PROTOCOL_VERSION, metadata, job.run_id, proof)))
+        sock.sendall(encoder.encode(Handshake(PROTOCOL_VERSION, metadata, job.run_id, proof, dbn_header)))
         _expect(read(), Accepted)
 
     def _send_file(
