@@ -51,7 +51,11 @@ def receiver_and_sender(output_dir: Path, logs_dir: Path) -> Iterator[tuple[str,
     """A receiver writing into ``output_dir`` and a sender of the real data folder: their URLs and ingest port."""
     ports = {name: free_port() for name in ("receiver", "sender", "ingest")}
     services: dict[str, dict[str, object]] = {
-        "receiver": {"RECEIVER_INGEST_PORT": ports["ingest"], "RECEIVER_OUTPUT_DIR": output_dir},
+        "receiver": {
+            "RECEIVER_INGEST_PORT": ports["ingest"],
+            "RECEIVER_OUTPUT_DIR": output_dir,
+            "RECEIVER_RECORDING_ENABLED": False,  # the lines alone fill the volume
+        },
         "sender": {"SENDER_DATA_DIR": DATA_DIR.resolve(), "SENDER_RECEIVER_PORT": ports["ingest"]},
     }
     logs_dir.mkdir(exist_ok=True)

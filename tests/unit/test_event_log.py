@@ -82,7 +82,7 @@ def test_old_runs_beyond_the_kept_number_are_removed_oldest_first(tmp_path: Path
 
 
 def test_a_new_run_keeps_the_configured_number_of_output_files(tmp_path: Path) -> None:
-    settings = Settings(output_dir=tmp_path, output_keep_runs=2)
+    settings = Settings(output_dir=tmp_path, output_keep_runs=2, recording_enabled=False)
     runs = []
     for _ in range(3):
         run = Run(settings)
@@ -158,7 +158,7 @@ def test_retention_is_bounded_by_default() -> None:
 
 def test_a_new_runs_file_removes_earlier_files_beyond_the_bytes_but_never_its_own(tmp_path: Path) -> None:
     earlier = make_run_files(tmp_path, [("old.incomplete.jsonl", 600), ("newer.jsonl", 600)])
-    run = Run(Settings(output_dir=tmp_path, output_max_bytes=1000))
+    run = Run(Settings(output_dir=tmp_path, output_max_bytes=1000, recording_enabled=False))
     asyncio.run(run.handle(own_handshake()))
     assert sorted(tmp_path.iterdir()) == sorted([earlier[1], run.output.partial_path])
     asyncio.run(run.handle(EndOfStream(records_sent=0, batches_sent=0)))

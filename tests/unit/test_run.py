@@ -62,7 +62,7 @@ def test_a_run_writes_one_line_per_event_and_reports_its_counts(tmp_path: Path) 
 
 
 def test_a_run_without_output_reports_no_lines(tmp_path: Path) -> None:
-    run = Run(Settings(output_dir=tmp_path, output_enabled=False))
+    run = Run(Settings(output_dir=tmp_path, output_enabled=False, recording_enabled=False))
     stream(run)
     assert list(tmp_path.iterdir()) == []
     assert run_status(run)["output_lines"] is None
@@ -77,7 +77,8 @@ def records(first_order_id: int) -> RecordBatch:
 
 
 def test_the_file_is_named_complete_only_when_the_run_is_done(tmp_path: Path) -> None:
-    done, stopped = Run(Settings(output_dir=tmp_path)), Run(Settings(output_dir=tmp_path))
+    lines_only = Settings(output_dir=tmp_path, recording_enabled=False)
+    done, stopped = Run(lines_only), Run(lines_only)
 
     async def send() -> None:
         for run in (done, stopped):
@@ -101,7 +102,7 @@ def test_a_write_error_fails_the_run_at_once_with_the_reason(
 ) -> None:
     if not Path("/dev/full").is_char_device():
         pytest.skip("/dev/full (a device that is always full) is Linux only")
-    run = Run(Settings(output_dir=tmp_path))
+    run = Run(Settings(output_dir=tmp_path, recording_enabled=False))
     hello = own_handshake()
     partial = tmp_path / f"{hello.run_id}.jsonl.partial"
     partial.symlink_to("/dev/full")  # the run's file lands on a full disk

@@ -24,6 +24,8 @@ from obm_shared.framing import (
 )
 from obm_shared.messages import PROTOCOL_VERSION, Accepted, Challenge, Handshake, Message, Refused
 from receiver.core.config import Settings
+from receiver.history.archive import Archive, RecordedRun
+from receiver.history.seek import Seeks
 from receiver.processing import Run, RunState
 from receiver.run_output import OutputFailed
 from receiver.run_totals import RunTotals
@@ -62,6 +64,9 @@ class Receiver:
         """Every protocol error on the ingest port by kind, before a handshake and within runs."""
         self.past_runs = RunTotals()
         """The counts of every run this receiver has replaced, for totals that never go down."""
+        self.archive = Archive(settings.output_dir, settings.history_levels)
+        """Earlier runs' recordings."""
+        self.seeks = Seeks(settings.max_concurrent_seeks)
         self._server: asyncio.Server | None = None
         self._receiving = False
         """True while an authenticated stream holds the single ingest slot."""
@@ -73,6 +78,19 @@ class Receiver:
     def receiving(self) -> bool:
         """True while an authenticated stream is being received."""
         return self._receiving
+
+    def recorded(self, run_id: str | None) -> RecordedRun:
+        """The current run's recording (``run_id`` None or its id), or an earlier run's. Raises LookupError when
+        there is none."""
+        run = self.run
+        if run is not None and run_id in (None, run.run_id):
+            recorded = run.recorded()
+            if recorded is None:
+                raise LookupError(f"run {run.run_id} has no recording (no stream yet, or recording is off)")
+            return recorded
+        if run_id is None:
+            raise LookupError("no run yet: POST /start-processing, then stream records to the ingest port")
+        return self.archive.earlier(run_id)
 
     async def start(self) -> None:
         """Listen on the ingest port."""

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from obm_shared.dbn import MBO_RTYPE
-from obm_shared.framing import NotMbo, ProtocolError, StreamValidator
+from obm_shared.framing import MalformedFrame, NotMbo, ProtocolError, StreamValidator
 from obm_shared.ids import new_run_id
 from obm_shared.messages import EndOfStream, Handshake, Message, RecordBatch, StreamError, StreamMetadata
 from obm_shared.records import MBO_RECORD_SIZE, MboArray
@@ -17,7 +17,10 @@ from receiver.book.adapter import EventAligner, apply_records
 from receiver.book.market import Market
 from receiver.core.config import Settings
 from receiver.event_lines import EventCapturer
-from receiver.run_output import OutputFailed, RunOutput
+from receiver.history.archive import RecordedRun
+from receiver.history.liquidity import LiquidityHistory
+from receiver.history.recording import RecordingWriter, Summary, dbn_header
+from receiver.run_output import OutputFailed, RunOutput, make_room
 from receiver.trade_tape import TradeTape
 
 
@@ -33,7 +36,8 @@ class RunState(StrEnum):
 class Run:
     """State and counts of one stream. Reads between slices always see books at event boundaries.
 
-    Its output file is :class:`RunOutput`'s concern; its status as the API reports it, ``run_status``'s."""
+    Its output file is :class:`RunOutput`'s concern; its recording and checkpoints, :class:`RecordingWriter`'s;
+    its status as the API reports it, ``run_status``'s."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
@@ -54,6 +58,11 @@ class Run:
         """Incremented whenever the books change (after each applied slice of complete events)."""
         self.output = RunOutput(settings, self.run_id)
         self.capturer = EventCapturer(self.market, settings.output_depth)
+        self.recorder: RecordingWriter | None = None
+        """The stream's recording, from its handshake on (when recording is enabled)."""
+        self.history = LiquidityHistory(settings.history_buckets, settings.history_levels)
+        self._checkpointed = 0
+        """Records applied when the last checkpoint was taken."""
 
     @property
     def records_received(self) -> int:
@@ -72,17 +81,12 @@ class Run:
             _check_mbo(message)
         self.validator.check(message)
         if isinstance(message, RecordBatch):
+            if self.recorder is not None:  # before the books: the recording holds whatever arrived
+                await self.recorder.append(message.records)
             await self._apply_batch(message.array())
             await self._check_output()
         elif isinstance(message, Handshake):
-            if message.run_id != self.run_id:  # one run id names the replay in every service
-                self.run_id = message.run_id
-                self.output = RunOutput(self.settings, self.run_id)
-            self.metadata = message.metadata
-            self.market.symbols.update(message.metadata.instruments)
-            self.output.open()
-            self.state = RunState.RECEIVING
-            self.version += 1
+            await self._start(message)
         elif isinstance(message, EndOfStream):
             self.sender_totals = message
             await self._finish()
@@ -109,13 +113,65 @@ class Run:
         self.last_error = reason
         await self._finish(RunState.FAILED)
 
+    def recorded(self) -> RecordedRun | None:
+        """The run's recording and history as the API answers from them; None when it records nothing."""
+        if self.recorder is None:
+            return None
+        market = self.market
+        return RecordedRun(
+            self.run_id,
+            self.state.value,
+            self.recorder.recording,
+            self.history,
+            market.symbols,
+            market.instruments(),
+        )
+
+    async def _start(self, handshake: Handshake) -> None:
+        """The stream's handshake: name the run, make room for its files and open them."""
+        try:
+            header = dbn_header(handshake.dbn_header, handshake.metadata)
+        except ValueError as error:
+            raise MalformedFrame(f"handshake: {error}") from None
+        if handshake.run_id != self.run_id:  # one run id names the replay in every service
+            self.run_id = handshake.run_id
+            self.output = RunOutput(self.settings, self.run_id)
+        self.metadata = handshake.metadata
+        self.market.symbols.update(handshake.metadata.instruments)
+        self.history.end_hint_ns = handshake.metadata.end_ns
+        settings = self.settings
+        if settings.output_enabled or settings.recording_enabled:
+            make_room(settings)
+        self.output.open()
+        if settings.recording_enabled:
+            try:
+                self.recorder = RecordingWriter(
+                    settings.output_dir, self.run_id, header, settings.recording_queue_batches
+                )
+            except OSError as error:
+                await self.fail(f"recording: {error.strerror or error}")
+                raise OutputFailed(self.last_error) from None
+            await self.recorder.start(self.market)
+        self.state = RunState.RECEIVING
+        self.version += 1
+
     async def _apply_batch(self, records: MboArray) -> None:
         if self.started_at is None:
             self.started_at = self.clock()
         for records_slice in self.aligner.slices(records, self.settings.apply_slice_records):
-            await self._apply_slice(records_slice)
+            for part in self.history.parts(records_slice, self.market):
+                await self._apply_slice(part)
+            await self._checkpoint(records_slice)
             await asyncio.sleep(0)  # let API reads in, at an event boundary
         self.trades.record(records)
+
+    async def _checkpoint(self, applied: MboArray) -> None:
+        """Checkpoint the books once enough records have been applied since the last time (``applied`` ends on
+        an event boundary)."""
+        records = self.market.accounting.records
+        if self.recorder is not None and records - self._checkpointed >= self.settings.checkpoint_records:
+            self._checkpointed = records
+            await self.recorder.checkpoint(self.market, applied)
 
     async def _apply_slice(self, records: MboArray) -> None:
         event_log = self.output.log
@@ -125,19 +181,28 @@ class Run:
             await event_log.put(lines)
 
     async def _check_output(self) -> None:
-        """A write error fails the run at once: books that go on without their output would pass for a
-        complete run."""
-        if (error := self.output.error) is not None:
-            await self.fail(f"output: {error}")
+        """A write error fails the run at once: books that go on without their output or recording would pass
+        for a complete run."""
+        if self.output.error is not None:
+            await self.fail(f"output: {self.output.error}")
+            raise OutputFailed(self.last_error)
+        if self.recorder is not None and self.recorder.recording.error is not None:
+            await self.fail(f"recording: {self.recorder.recording.error}")
             raise OutputFailed(self.last_error)
 
     async def _finish(self, state: RunState = RunState.DONE) -> None:
         tail = self.aligner.flush()
+        self.history.finish(self.market)  # like a point in history, it never includes an unfinished event
         if tail is not None:
             await self._apply_slice(tail)
         output_error = await self.output.close(complete=state == RunState.DONE)
         if output_error is not None and state != RunState.FAILED:
             state, self.last_error = RunState.FAILED, f"output: {output_error}"
+        if self.recorder is not None:
+            summary = Summary(state.value, self.history.state())
+            recording_error = await asyncio.to_thread(self.recorder.close, summary)
+            if recording_error is not None and state != RunState.FAILED:
+                state, self.last_error = RunState.FAILED, f"recording: {recording_error}"
         self.finished_at = self.clock()
         self.state = state
         self.version += 1

@@ -1,4 +1,4 @@
-"""Where a run's per-event lines go: one file per run, opened when its stream arrives, old files retired.
+"""Where a run's per-event lines go: one file per run, opened when its stream arrives, old runs' files retired.
 
 A file's name says what it holds: ``<run_id>.jsonl.partial`` while it is written, ``<run_id>.jsonl`` once the
 run ended done with every line written, ``<run_id>.incomplete.jsonl`` otherwise (a write error, a failed or
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
+from contextlib import suppress
 from pathlib import Path
 
 from receiver.core.config import Settings
@@ -17,8 +20,9 @@ from receiver.event_log import EventLog
 
 logger = logging.getLogger("receiver.run_output")
 
-RUN_FILES = ("*.jsonl", "*.jsonl.partial")
-"""Complete and incomplete (``*.incomplete.jsonl``) run files, and those a crash left partial."""
+RUN_FILES = ("*.jsonl", "*.jsonl.partial", "*.dbn", "*.checkpoints")
+"""A run's files: complete and incomplete (``*.incomplete.jsonl``) lines, those a crash left partial, and its
+recording and checkpoints (a folder). A run id has no dot, so a file's run is its name up to the first dot."""
 
 
 class OutputFailed(Exception):
@@ -26,39 +30,66 @@ class OutputFailed(Exception):
 
 
 def remove_old_runs(output_dir: Path, keep: int, max_bytes: int | None = None) -> list[Path]:
-    """Remove the oldest run files of ``output_dir`` beyond the newest ``keep``, or beyond ``max_bytes`` of
-    them together; returns those removed, oldest first."""
-    newest_first = sorted(_run_files(output_dir), key=lambda run: run[1], reverse=True)
+    """Remove the files of the oldest runs of ``output_dir`` beyond the newest ``keep``, or beyond ``max_bytes``
+    of them together; returns those removed, oldest run first."""
+    newest_first = sorted(_runs(output_dir).values(), key=lambda run: run[1], reverse=True)
     kept = kept_bytes = 0
     for _, _, size in newest_first:
         if kept >= keep or (max_bytes is not None and kept_bytes + size > max_bytes):
             break
         kept, kept_bytes = kept + 1, kept_bytes + size
-    removed = [path for path, _, _ in reversed(newest_first[kept:])]
+    removed = [path for paths, _, _ in reversed(newest_first[kept:]) for path in sorted(paths)]
     for path in removed:
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return removed
 
 
-def _run_files(output_dir: Path) -> list[tuple[Path, float, int]]:
-    """Each run file with its modification time and size; a file removed meanwhile is left out."""
-    files = []
+def make_room(settings: Settings) -> None:
+    """A new run's first file is about to be written: remove the oldest runs beyond the bounds first."""
+    # one fewer than kept: this run is about to be one of them
+    for removed in remove_old_runs(
+        settings.output_dir, settings.output_keep_runs - 1, settings.output_max_bytes
+    ):
+        logger.info("old output removed", extra={"file": removed.name})
+
+
+def _runs(output_dir: Path) -> dict[str, tuple[list[Path], float, int]]:
+    """Each run's files, with the newest modification time among them and their size together; a file removed
+    meanwhile is left out."""
+    runs: dict[str, tuple[list[Path], float, int]] = {}
     for pattern in RUN_FILES:
         for path in output_dir.glob(pattern):
             try:
-                stat = path.stat()
+                modified, size = _stat(path)
             except FileNotFoundError:
                 continue
-            files.append((path, stat.st_mtime, stat.st_size))
-    return files
+            run_id = path.name.split(".")[0]
+            paths, newest, total = runs.get(run_id, ([], 0.0, 0))
+            runs[run_id] = ([*paths, path], max(newest, modified), total + size)
+    return runs
+
+
+def _stat(path: Path) -> tuple[float, int]:
+    """Modification time and size of a file, or of a folder's files together."""
+    stat = path.stat()
+    if not path.is_dir():
+        return stat.st_mtime, stat.st_size
+    size = 0
+    with os.scandir(path) as entries:
+        for entry in entries:
+            with suppress(FileNotFoundError):
+                size += entry.stat().st_size
+    return stat.st_mtime, size
 
 
 class RunOutput:
     """The output of one run in ``<output_dir>``, or nothing when output is switched off.
 
     The file is opened only when the run's stream arrives (:meth:`open`), so a run that gets no stream
-    writes no file and removes none; opening it first removes the oldest files beyond ``output_keep_runs``
-    files or ``output_max_bytes`` bytes (this run's file is never one of them: it does not exist yet).
+    writes no file and removes none (the run makes room for its files first: :func:`make_room`).
     """
 
     def __init__(self, settings: Settings, run_id: str) -> None:
@@ -67,20 +98,15 @@ class RunOutput:
         """The file once complete."""
         self.partial_path = settings.output_dir / f"{run_id}.jsonl.partial"
         self.incomplete_path = settings.output_dir / f"{run_id}.incomplete.jsonl"
-        self._keep_runs = settings.output_keep_runs
-        self._max_bytes = settings.output_max_bytes
         self._queue_batches = settings.output_queue_batches
         self._closed = False
         self.log: EventLog | None = None
         """The open file's writer and reader, from :meth:`open` on."""
 
     def open(self) -> None:
-        """The stream arrived: start the run's file, removing the oldest files beyond the bounds first."""
+        """The stream arrived: start the run's file."""
         if not self.enabled or self.log is not None:
             return
-        # one fewer than kept: this run's file is about to be one of them
-        for removed in remove_old_runs(self.path.parent, self._keep_runs - 1, self._max_bytes):
-            logger.info("old output removed", extra={"file": removed.name})
         self.log = EventLog(self.partial_path, self._queue_batches, encode_lines)
 
     @property

@@ -10,9 +10,15 @@ from fastapi.responses import Response
 
 from obm_shared.auth import RequireReadToken, RequireToken
 from obm_shared.dbn import ASK, BID
+from obm_shared.messages import RUN_ID_PATTERN
 from receiver.api.cache import VersionedCache
 from receiver.book import hot_path_build
+from receiver.book.market import Market
 from receiver.book.views import book_view, level_orders, market_views, queue_position
+from receiver.history.archive import RecordedRun
+from receiver.history.points import MAX_TIME_NS, AtEvent, AtTime, Point, parse_time
+from receiver.history.seek import BeyondReceived, PointBooks, books_at
+from receiver.history.timeline import timeline
 from receiver.ingest import Receiver
 from receiver.processing import Run
 from receiver.run_status import run_status
@@ -25,6 +31,9 @@ _encoder = msgspec.json.Encoder()
 _book_cache = VersionedCache()
 
 Depth = Annotated[int, Query(ge=1, le=1000, description="levels per side")]
+RunIdQuery = Annotated[
+    str | None, Query(pattern=RUN_ID_PATTERN, description="an earlier run whose recording is kept (its id)")
+]
 
 
 class JSONBytes(Response):
@@ -75,23 +84,108 @@ async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBy
     )
 
 
-@reads.get("/order-book", summary="Consolidated and per-publisher books: depth, BBO, spread, crossed, counts")
+@reads.get(
+    "/order-book",
+    summary="Consolidated and per-publisher books: depth, BBO, spread, crossed, counts; now or at a point",
+    responses={409: {"description": "the point is beyond what the run being received has got"}},
+)
 async def order_book(
-    run: Annotated[Run, Depends(current_run)],
+    receiver: Annotated[Receiver, Depends(get_receiver)],
     depth: Depth = 10,
     instrument_id: int | None = None,
     publisher_id: int | None = Query(None, description="one publisher's book instead of all books"),
     per_publisher: bool = Query(True, description="also each publisher's book, after the consolidated one"),
+    at: str | None = Query(
+        None,
+        description="the books after every event received at or before this time: UNIX ns, or ISO-8601 UTC "
+        "with up to nine decimals (2024-05-08T13:30:00.123456789Z)",
+    ),
+    at_event: int | None = Query(None, ge=0, description="the books after event K (0-based, as GET /events)"),
+    run_id: RunIdQuery = None,
 ) -> JSONBytes:
-    key = (depth, instrument_id, publisher_id, per_publisher)
-    body = _book_cache.get((run.run_id, run.version), key, lambda: _order_book(run, *key))
-    return JSONBytes(body)
+    point = _point(at, at_event)
+    run = receiver.run
+    if point is None and run is not None and run_id in (None, run.run_id):
+        key = (depth, instrument_id, publisher_id, per_publisher)
+        body = _book_cache.get((run.run_id, run.version), key, lambda: _order_book(run, *key))
+        return JSONBytes(body)
+    if run is None and run_id is None:
+        raise HTTPException(404, "no run yet: POST /start-processing, then stream records to the ingest port")
+    recorded = _recorded(receiver, run_id)
+    # no point for an earlier run: its books at the end
+    wanted = point or AtTime(MAX_TIME_NS)
+    try:
+        books = await receiver.seeks.run(lambda: books_at(recorded.recording, wanted))
+    except BeyondReceived as beyond:
+        progress = beyond.progress
+        detail = {
+            "detail": str(beyond),
+            "events_received": progress.events,
+            "last_ts_recv": progress.last_ts_recv,
+        }
+        return JSONBytes(detail, status_code=409)
+    except (FileNotFoundError, ValueError) as error:  # removed by retention meanwhile, or a damaged file
+        receiver.archive.forget(recorded.run_id)
+        raise HTTPException(404, f"run {recorded.run_id}: its recording cannot be read ({error})") from None
+    document = _books_document(
+        recorded.run_id, recorded.state, books.market, depth, instrument_id, publisher_id, per_publisher
+    )
+    document["point"] = _point_view(point, books)
+    document["accounting"] = books.market.accounting.as_dict()
+    return JSONBytes(document)
+
+
+def _point(at: str | None, at_event: int | None) -> Point | None:
+    if at is not None and at_event is not None:
+        raise HTTPException(422, "give at or at_event, not both")
+    if at_event is not None:
+        return AtEvent(at_event)
+    if at is None:
+        return None
+    try:
+        return AtTime(parse_time(at))
+    except ValueError as error:
+        raise HTTPException(422, f"at: {error}") from None
+
+
+def _point_view(point: Point | None, books: PointBooks) -> dict[str, int | None]:
+    event = books.event
+    return {
+        "at": point.ns if isinstance(point, AtTime) else None,
+        "at_event": point.index if isinstance(point, AtEvent) else None,
+        "event_index": event.event if event is not None else None,
+        "ts_recv": event.ts_recv if event is not None else None,
+        "ts_event": event.ts_event if event is not None else None,
+        "records": books.records,
+    }
+
+
+def _recorded(receiver: Receiver, run_id: str | None) -> RecordedRun:
+    try:
+        return receiver.recorded(run_id)
+    except LookupError as error:
+        raise HTTPException(404, str(error)) from None
 
 
 def _order_book(
     run: Run, depth: int, instrument_id: int | None, publisher_id: int | None, per_publisher: bool
 ) -> bytes:
-    market = run.market
+    return _encoder.encode(
+        _books_document(
+            run.run_id, run.state.value, run.market, depth, instrument_id, publisher_id, per_publisher
+        )
+    )
+
+
+def _books_document(
+    run_id: str,
+    state: str,
+    market: Market,
+    depth: int,
+    instrument_id: int | None,
+    publisher_id: int | None,
+    per_publisher: bool,
+) -> dict[str, object]:
     try:
         if instrument_id is None:
             books = market_views(market, depth, per_publisher)
@@ -109,9 +203,7 @@ def _order_book(
         }
         for iid in market.instruments()
     ]
-    return _encoder.encode(
-        {"run_id": run.run_id, "state": run.state.value, "instruments": instruments, "books": books}
-    )
+    return {"run_id": run_id, "state": state, "instruments": instruments, "books": books}
 
 
 @reads.get("/order-book/level", summary="The orders queued at one price, front of the queue first")
@@ -161,3 +253,18 @@ async def trades(
     run: Annotated[Run, Depends(current_run)], limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> JSONBytes:
     return JSONBytes(run.trades.latest(limit))
+
+
+@reads.get(
+    "/timeline", summary="A recorded run's market time range, events, checkpoints and liquidity history"
+)
+async def get_timeline(
+    receiver: Annotated[Receiver, Depends(get_receiver)],
+    instrument_id: int | None = Query(None, description="whose history (the first instrument when omitted)"),
+    run_id: RunIdQuery = None,
+) -> JSONBytes:
+    recorded = _recorded(receiver, run_id)
+    try:
+        return JSONBytes(timeline(recorded, instrument_id))
+    except LookupError as error:
+        raise HTTPException(404, str(error)) from None

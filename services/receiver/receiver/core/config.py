@@ -48,3 +48,18 @@ class Settings(ServiceSettings):
     each slice's fixed cost (NumPy columns, a turn of the event loop), small enough that reads wait little."""
     trade_tape_size: Annotated[int, Field(ge=1)] = 200
     """Newest trades kept for GET /trades."""
+    recording_enabled: bool = True
+    """Record each run's stream in the output folder (``<run_id>.dbn``, a DBN file) with checkpoints of its books
+    (``<run_id>.checkpoints/``), so the books at any point of it can be asked for; counted with the run's other
+    files by ``output_keep_runs`` and ``output_max_bytes``."""
+    recording_queue_batches: Annotated[int, Field(ge=1)] = 64
+    """Record batches and checkpoints waiting for the recording's writer before ingest pauses (backpressure)."""
+    checkpoint_records: Annotated[int, Field(ge=1)] = 65_536
+    """Records between two checkpoints of the books (taken at the first event boundary after this many): the most
+    a seek applies on top of its checkpoint."""
+    max_concurrent_seeks: Annotated[int, Field(ge=1)] = 2
+    """Books at a point rebuilt at once; further requests wait their turn."""
+    history_buckets: Annotated[int, Field(ge=2)] = 2000
+    """Most time buckets of the liquidity history over a run: two neighbours merge when it would have more."""
+    history_levels: Annotated[int, Field(ge=1, le=1000)] = 10
+    """Price levels per side the liquidity history keeps at the end of each bucket."""
