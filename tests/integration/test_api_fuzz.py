@@ -12,6 +12,7 @@ import socket
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -87,7 +88,7 @@ def test_no_server_error_and_only_documented_statuses(
 
         @given(case=operation.as_strategy(generation_mode=mode))
         @FUZZ
-        def call(case: schemathesis.Case) -> None:
+        def call(case: schemathesis.Case[Any]) -> None:
             case.call_and_validate(checks=checks)
 
         call()

@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from orchestrator.book_fast_path import BookReadFastPath, parse_book_query
 from orchestrator.core.config import Settings
@@ -62,7 +63,9 @@ def served() -> Iterator[tuple[TestClient, FakeReceiver]]:
     """The orchestrator as it is served (with its fast path), its receiver the fake one."""
     receiver = FakeReceiver()
     unreachable = f"http://127.0.0.1:{free_port()}"
-    settings = Settings(sender_url=unreachable, receiver_url=unreachable, api_token=TOKEN, read_auth="token")
+    settings = Settings(
+        sender_url=unreachable, receiver_url=unreachable, api_token=SecretStr(TOKEN), read_auth="token"
+    )
     app = create_app(settings)
     with TestClient(BookReadFastPath(app), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         transport = httpx.ASGITransport(app=receiver.app)
