@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from obm_shared.auth import ingest_proof
 from obm_shared.dbn_file import DbnFileError, MboFile, open_mbo_file
@@ -175,7 +175,8 @@ class Streamer:
                 sock.shutdown(socket.SHUT_RD)  # wakes a wait for the receiver's answer; sending goes on
         if thread is not None:
             thread.join(wait_seconds)
-        return job.state == StreamState.STOPPED
+        # the stream thread moves the state on meanwhile: any StreamState, not the one checked above
+        return cast(StreamState, job.state) == StreamState.STOPPED
 
     def _run(self, job: StreamJob, stop: threading.Event) -> None:
         host, port = job.receiver
