@@ -139,7 +139,7 @@ def _decompressed(raw: BinaryIO, compressed: bool) -> Iterator[BinaryIO]:
         yield raw
         return
     with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False) as stream:
-        yield stream  # type: ignore[misc]  # a zstandard reader is a readable binary stream
+        yield stream
 
 
 def instrument_symbols(metadata: Metadata) -> dict[int, str]:
