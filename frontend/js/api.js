@@ -3,12 +3,24 @@
 import { askForToken, authHeaders, currentToken } from "./token.js";
 
 export class ApiError extends Error {
-  /** `service`: which service said no (or "orchestrator"); `status`: HTTP status, or null if unreachable. */
-  constructor(service, message, status = null) {
+  /**
+   * `service`: which service said no (or "orchestrator"); `status`: HTTP status, or null if unreachable;
+   * `payload`: the whole answer (a 409 for a point in history says how far the run has got).
+   */
+  constructor(service, message, status = null, payload = null) {
     super(message);
     this.service = service;
     this.status = status;
+    this.payload = payload;
   }
+}
+
+// Fields holding UNIX nanoseconds: past 2^53, which a JSON number parsed as a double cannot hold exactly.
+const TIME_FIELD = /(^|_)(ns|at|ts_recv|ts_event)$/;
+
+/** JSON.parse's reviver that reads every time field as a BigInt from its digits, not through a double. */
+function exactTimes(key, value, context) {
+  return typeof value === "number" && TIME_FIELD.test(key) && Number.isInteger(value) ? BigInt(context.source) : value;
 }
 
 function detailText(detail) {
@@ -35,31 +47,36 @@ async function send(method, path, body) {
   }
 }
 
-async function payloadOf(response) {
+async function payloadOf(response, reviver) {
   try {
-    return await response.json();
+    return JSON.parse(await response.text(), reviver);
   } catch {
     return null;
   }
 }
 
 /** JSON answer of `method path`; throws ApiError naming the failing service. A 401 asks for the token once. */
-export async function api(method, path, body) {
+export async function api(method, path, body, reviver = undefined) {
   const used = currentToken();
   let response = await send(method, path, body);
-  let payload = await payloadOf(response);
+  let payload = await payloadOf(response, reviver);
   if (response.status === 401) {
     const reason = detailText(payload && payload.detail) || "The orchestrator asks for the API token.";
     // Retried with a token another request has just been given, or one the user enters now.
     if (currentToken() !== used || askForToken(reason)) {
       response = await send(method, path, body);
-      payload = await payloadOf(response);
+      payload = await payloadOf(response, reviver);
     }
   }
   if (!response.ok) {
     const detail = detailText(payload && payload.detail) || `${response.status} ${response.statusText}`;
     const service = (payload && payload.service) || "orchestrator";
-    throw new ApiError(service, detail, response.status);
+    throw new ApiError(service, detail, response.status, payload);
   }
   return payload;
+}
+
+/** `GET path` with its times (`*_ns`, `ts_recv`, `ts_event`, `at`) as exact BigInt nanoseconds. */
+export function apiExactTimes(path) {
+  return api("GET", path, undefined, exactTimes);
 }

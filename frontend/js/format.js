@@ -42,6 +42,26 @@ export function fmtClockNs(ns) {
   return new Date(Number(ns) / 1e6).toISOString().slice(11, 23);
 }
 
+const NS_PER_SECOND = 1_000_000_000n;
+const PRICE_SCALE = 1_000_000_000n; // prices are fixed-point integers, 1e-9 units
+
+/** Nanoseconds since the epoch (BigInt, or integer text) -> "2025-09-24 21:47:19.747164115 UTC", exactly. */
+export function fmtNsUtc(ns) {
+  if (ns === null || ns === undefined) return "—";
+  const value = BigInt(ns);
+  const iso = new Date(Number(value / NS_PER_SECOND) * 1000).toISOString();
+  const fraction = String(value % NS_PER_SECOND).padStart(9, "0");
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${fraction} UTC`;
+}
+
+/** A fixed-point price (1e-9 units) -> its exact decimal text: 65400000000 -> "65.4". */
+export function fmtRawPrice(raw) {
+  const value = BigInt(raw);
+  const magnitude = value < 0n ? -value : value;
+  const fraction = String(magnitude % PRICE_SCALE).padStart(9, "0").replace(/0+$/, "");
+  return `${value < 0n ? "-" : ""}${magnitude / PRICE_SCALE}${fraction ? `.${fraction}` : ""}`;
+}
+
 /** Nanoseconds since the epoch -> "2025-09-24 19:30:00 UTC". */
 export function fmtDateTimeNs(ns) {
   if (ns === null || ns === undefined) return "—";

@@ -8,6 +8,7 @@ import { LiveFeed } from "./live.js";
 import { Alerts, Health, Progress, problemsOf } from "./status.js";
 import { Tape } from "./tape.js";
 import { takeTokenFromAddress } from "./token.js";
+import { TimeTravel } from "./travel.js";
 
 const CHART_LEVELS = 50; // levels per side polled for the depth chart; the ladder shows the top `rows`
 
@@ -26,6 +27,14 @@ const publisherSelect = $("#publisher");
 const rowsSelect = $("#rows");
 const liveStatus = $("#live-status");
 const footer = { seq: $("#frame-seq"), rate: $("#frame-rate"), run: $("#frame-run") };
+const travel = new TimeTravel($("#history"), $("#badge-history"), {
+  depth: CHART_LEVELS,
+  onPoint: showBook,
+  onLive: () => {
+    tape.primed = false;
+    if (lastFrame) drawLive(lastFrame);
+  },
+});
 
 const feed = new LiveFeed(render, onConnection);
 feed.subscription.depth = CHART_LEVELS;
@@ -89,14 +98,30 @@ function updateChoosers(frame) {
   publisherSelect.value = wanted.publisher_id === null ? "" : String(wanted.publisher_id);
 }
 
+/** Draw a book (live or at a point in history) in the ladder and the depth chart. */
+function drawBook(book) {
+  ladder.render(book, Number(rowsSelect.value));
+  depth.render(book);
+  $("#book-symbol").textContent = book.symbol;
+}
+
+/** The book at a point in history, and the trades up to it; `message` says why there is no book. */
+function showBook(book, trades, instrumentId, message) {
+  if (book) drawBook(book);
+  else {
+    ladder.showEmpty(message);
+    depth.render(null);
+    $("#book-symbol").textContent = "";
+  }
+  tape.primed = false;
+  tape.render(trades, instrumentId);
+}
+
 function renderBook(frame) {
   const receiverUp = frame.health && frame.health.receiver && frame.health.receiver.reachable;
   const receiverState = frame.receiver ? frame.receiver.state : null;
-  const rows = Number(rowsSelect.value);
   if (frame.book) {
-    ladder.render(frame.book, rows);
-    depth.render(frame.book);
-    $("#book-symbol").textContent = frame.book.symbol;
+    drawBook(frame.book);
     return;
   }
   let message;
@@ -122,11 +147,18 @@ function render(frame) {
   progress.render(frame.sender, frame.receiver, fileInfo);
   updateChoosers(frame);
   if (feed.matches(frame)) {
-    renderBook(frame);
-    tape.render(frame.trades, frame.book ? frame.book.instrument_id : null);
+    const instrument = frame.book ? frame.book.instrument_id : feed.subscription.instrument_id;
+    travel.follow(frame, instrument, feed.subscription.publisher_id);
+    if (!travel.traveling) drawLive(frame);
   }
   footer.seq.textContent = `frame ${frame.seq}`;
   footer.run.textContent = frame.run_id ? `run ${frame.run_id}` : "";
+}
+
+/** The live frame's book and trades. */
+function drawLive(frame) {
+  renderBook(frame);
+  tape.render(frame.trades, frame.book ? frame.book.instrument_id : null);
 }
 
 instrumentSelect.addEventListener("change", () => {
@@ -141,7 +173,8 @@ publisherSelect.addEventListener("change", () => {
 });
 rowsSelect.addEventListener("change", () => {
   localStorage.setItem("obm.rows", rowsSelect.value);
-  if (lastFrame) renderBook(lastFrame);
+  if (travel.traveling) travel.redraw();
+  else if (lastFrame) renderBook(lastFrame);
 });
 rowsSelect.value = localStorage.getItem("obm.rows") || rowsSelect.value;
 
