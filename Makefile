@@ -45,7 +45,7 @@ lint: typecheck
 	$(VENV)/bin/ruff format --check .
 
 typecheck: | $(INSTALLED)
-	$(VENV)/bin/mypy $(PACKAGES) bench scripts
+	$(VENV)/bin/mypy $(PACKAGES) bench scripts tests
 
 check: lint
 	$(VENV)/bin/pytest $(QUICK_TESTS) $(PYTEST_ARGS)
