@@ -21,8 +21,9 @@ import numpy as np
 
 from obm_shared.dbn import ASK, BID, F_LAST, TRADE_CODE, UNDEF_PRICE
 from obm_shared.records import MboArray
+from receiver.book.book import OrderBook
 from receiver.book.market import Market
-from receiver.book.views import merged_raw_levels
+from receiver.book.views import best_prices, merged_raw_levels
 
 DEFAULT_BUCKET_NS: Final = 1_000_000
 """First bucket width when the stream does not say when it ends: 1 ms, doubled as the run grows."""
@@ -132,22 +133,25 @@ class LiquidityHistory:
         to ``market`` one after the other. Before the first part of a later bucket, the open bucket closes on
         the books as ``market`` holds them then: after every event that ends in it."""
         event_rows = np.flatnonzero(records["flags"] & F_LAST)
-        event_ts = records["ts_recv"][event_rows]
+        event_ts = records["ts_recv"][event_rows].astype(np.int64)
         if self.origin_ns is None and len(event_rows):
             self._start(int(event_ts[0]))
-        start = first = 0
-        while first < len(event_rows):
-            self._advance(int(event_ts[first]), market)
-            next_bucket_ns = self._start_ns(self.current + 1)
-            # files are in ts_recv order; one event at least, whatever the order
-            last = max(int(np.searchsorted(event_ts, next_bucket_ns)), first + 1)
-            end = int(event_rows[last - 1]) + 1
-            yield records[start:end]
-            self._note(records[start:end])
-            start, first = end, last
-        if start < len(records):  # records of an event no F_LAST has ended yet
-            yield records[start:]
-            self._note(records[start:])
+        # a part starts with each event in another bucket than the event before: cut at today's width, the
+        # cuts hold after a merge too (a wider bucket's bounds are among a narrower one's)
+        firsts = np.flatnonzero(np.diff((event_ts - (self.origin_ns or 0)) // self.bucket_ns)) + 1
+        bounds: list[int] = [0, *(event_rows[firsts - 1] + 1).tolist(), len(records)]
+        first_ts: list[int] = event_ts[np.concatenate([[0], firsts])].tolist() if len(event_rows) else []
+        # every instrument of the records counts as touched in each of their buckets: one sampled when it did
+        # not change is sampled as it is, and this costs one pass over the records, not one per part
+        touched = _instruments(records["instrument_id"])
+        trades = _Trades(records, bounds)
+        for part in range(len(bounds) - 1):
+            # records that end no event (a stream's unfinished tail) stay in the open bucket
+            if part < len(first_ts):
+                self._advance(first_ts[part], market)
+            self._touched |= touched
+            yield records[bounds[part] : bounds[part + 1]]
+            trades.add_to(self._trades, part)
 
     def finish(self, market: Market) -> None:
         """The stream has ended: close the open bucket on the books as they are."""
@@ -206,16 +210,16 @@ class LiquidityHistory:
         """Sample the books of the instruments with records in the open bucket: its end."""
         for instrument_id in self._touched:
             books = market.instrument_books(instrument_id)
-            bids = merged_raw_levels(books, BID, self.levels)
-            asks = merged_raw_levels(books, ASK, self.levels)
+            bids = _top_levels(books, BID, self.levels)
+            asks = _top_levels(books, ASK, self.levels)
             crossed = bool(books) and market.crossing(instrument_id, None).crossed
             bucket = Bucket(
                 bids[0][0] if bids else None,
                 asks[0][0] if asks else None,
                 crossed,
                 crossed,
-                [(price, size) for price, size, _ in bids],
-                [(price, size) for price, size, _ in asks],
+                bids,
+                asks,
                 _largest(self._trades.pop(instrument_id, {})),
             )
             buckets = self._buckets.setdefault(instrument_id, {})
@@ -234,27 +238,46 @@ class LiquidityHistory:
                 merged[index // 2] = buckets[index] if earlier is None else _combine(earlier, buckets[index])
             self._buckets[instrument_id] = merged
 
-    def _note(self, records: MboArray) -> None:
-        """The instruments and trades of records just applied."""
-        instrument_ids = records["instrument_id"]
-        self._touched.update(np.unique(instrument_ids).tolist())
+
+def _top_levels(books: list[OrderBook], side: int, depth: int) -> list[tuple[int, int]]:
+    """(price, size) of the consolidated book's best ``depth`` levels of ``side``, best first."""
+    if len(books) == 1:  # the common case, without merging
+        levels = books[0].bids if side == BID else books[0].asks
+        return [(price, levels[price].size) for price in best_prices(books[0], side, depth)]
+    return [(price, size) for price, size, _ in merged_raw_levels(books, side, depth)]
+
+
+def _instruments(instrument_ids: np.ndarray) -> set[int]:
+    if not len(instrument_ids):
+        return set()
+    first = instrument_ids[0]
+    if (instrument_ids == first).all():  # the common case, without np.unique's sort
+        return {int(first)}
+    return set(np.unique(instrument_ids).tolist())
+
+
+class _Trades:
+    """The trades among some records cut in parts, summed into the open bucket part by part."""
+
+    def __init__(self, records: MboArray, bounds: list[int]) -> None:
         rows = np.flatnonzero((records["action"] == TRADE_CODE) & (records["price"] != UNDEF_PRICE))
-        if not len(rows):
-            return
-        for instrument_id, price, size, side in zip(
-            instrument_ids[rows].tolist(),
-            records["price"][rows].tolist(),
-            records["size"][rows].tolist(),
-            records["side"][rows].tolist(),
-            strict=True,
-        ):
-            traded = self._trades.setdefault(instrument_id, {})
-            key = (price, side.decode("ascii"))
-            traded[key] = traded.get(key, 0) + size
+        self.bounds: list[int] = np.searchsorted(rows, bounds).tolist()
+        """Index of the first trade of each part, and their number."""
+        self.instrument_ids: list[int] = records["instrument_id"][rows].tolist()
+        self.prices: list[int] = records["price"][rows].tolist()
+        self.sizes: list[int] = records["size"][rows].tolist()
+        self.sides: list[bytes] = records["side"][rows].tolist()
+
+    def add_to(self, open_trades: dict[int, dict[tuple[int, str], int]], part: int) -> None:
+        """Sum the trades of one part into ``open_trades``."""
+        for index in range(self.bounds[part], self.bounds[part + 1]):
+            traded = open_trades.setdefault(self.instrument_ids[index], {})
+            key = (self.prices[index], self.sides[index].decode("ascii"))
+            traded[key] = traded.get(key, 0) + self.sizes[index]
             if len(traded) > 2 * MAX_TRADE_PRICES:
-                self._trades[instrument_id] = dict(
-                    ((price, side), size) for price, size, side in _largest(traded)
-                )
+                open_trades[self.instrument_ids[index]] = {
+                    (price, side): size for price, size, side in _largest(traded)
+                }
 
 
 def _largest(traded: dict[tuple[int, str], int]) -> Trades:
