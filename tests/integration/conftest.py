@@ -28,6 +28,8 @@ class Stack:
     logs_dir: Path
     token: str | None = None
     """The OBM_API_TOKEN the services share, if they were given one."""
+    ingest_port: int = 0
+    """The receiver's TCP ingest port (the one target the sender is allowed)."""
 
     @property
     def auth(self) -> dict[str, str]:
@@ -85,4 +87,5 @@ def running_stack(root: Path, token: str | None = None, read_auth: str = "open")
             output_dir,
             logs_dir,
             token,
+            ports["ingest"],
         )

@@ -86,6 +86,17 @@ def test_clx5_streamed_end_to_end_gives_the_known_final_book(stack: Stack) -> No
     ]
 
 
+def test_the_run_id_a_start_returns_names_the_replay_in_every_service(stack: Stack) -> None:
+    started = start(stack)
+    assert started.status_code == 200, started.text
+    run_id = started.json()["run_id"]
+    status = wait_for_run_end(stack)
+    assert status["sender"]["status"]["run"]["run_id"] == run_id, "the sender's run is another id"
+    assert status["receiver"]["status"]["run"]["run_id"] == run_id, "the receiver's run is another id"
+    books = httpx.get(f"{stack.orchestrator}/api/order-book", params={"depth": 1}, timeout=10).json()
+    assert books["run_id"] == run_id, "the books carry another run id than the start returned"
+
+
 @pytest.mark.realdata
 def test_event_lines_cover_every_event_and_end_at_the_final_book(stack: Stack) -> None:
     real_file(CLX5)

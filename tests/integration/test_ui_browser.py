@@ -205,6 +205,7 @@ def orchestrator_without_receiver(stack: Stack, tmp_path: Path) -> Iterator[tupl
     environment = {
         "ORCHESTRATOR_SENDER_URL": stack.sender,
         "ORCHESTRATOR_RECEIVER_URL": receiver_url,
+        "ORCHESTRATOR_RECEIVER_INGEST_PORT": stack.ingest_port,
         "ORCHESTRATOR_REQUEST_TIMEOUT_SECONDS": 2,
     }
     with local_services({"orchestrator": environment}, tmp_path, {"orchestrator": port}) as running:

@@ -29,8 +29,8 @@ async def start_replay(
 
     The sender first answers what its start would (file, target, speed, idle) without starting, so a start
     it would refuse leaves the receiver's books and output as they were. Only then is the receiver reset,
-    before the first byte is sent. ``run_id`` is the receiver's run, the one its books and event lines
-    carry; ``sender_run_id`` names the sender's side of it.
+    before the first byte is sent. ``run_id`` names the replay in every service: the sender's run, which the
+    receiver's run takes from the stream's handshake, so its books, event lines and recording carry it.
     """
     body: dict[str, Any] = {
         "file": file,
@@ -39,14 +39,13 @@ async def start_replay(
         "speed": speed,
     }
     await sender.request("POST", "/start-streaming/check", json=body)
-    prepared = await receiver.request("POST", "/start-processing", json={})
+    await receiver.request("POST", "/start-processing", json={})
     started = await sender.request("POST", "/start-streaming", json=body)
     return {
-        "run_id": prepared["run_id"],
+        "run_id": started["run_id"],
         "file": started["file"],
         "speed": speed,
         "records_total": started["records_total"],
-        "sender_run_id": started["run_id"],
     }
 
 

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from obm_shared.auth import RequireReadToken
 from obm_shared.metrics import add_metrics
+from obm_shared.request_limits import limit_requests
 from obm_shared.service import serve
 from orchestrator.api.live import router as live_router
 from orchestrator.api.routes import actions, reads
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(actions)
     app.include_router(reads)
     app.include_router(live_router)
+    limit_requests(app)
     add_metrics(app)
     add_orchestrator_metrics(app)
 

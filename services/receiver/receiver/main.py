@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from obm_shared.metrics import add_metrics
+from obm_shared.request_limits import limit_requests
 from obm_shared.service import serve
 from receiver.api.routes import actions, reads
 from receiver.core.config import Settings
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(actions)
     app.include_router(reads)
+    limit_requests(app)
     add_metrics(app)
     add_receiver_metrics(app)
     return app
