@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
+
+from obm_shared.limits import MAX_REQUEST_BODY_BYTES
 
 CHALLENGE_BYTES = 32
 _PROOF_CONTEXT = b"obm-ingest-v1|"
@@ -100,3 +102,44 @@ async def require_read_token(request: Request, credentials: Credentials) -> None
 RequireToken = Depends(require_token)
 """Put on a router (``dependencies=[RequireToken]``) so no route under it can be left open by accident."""
 RequireReadToken = Depends(require_read_token)
+
+
+class Problem(BaseModel):
+    """Why a request was refused."""
+
+    detail: str
+
+
+class Invalid(BaseModel):
+    """Why a request is invalid: a sentence, or (a request that does not fit the spec) each invalid field."""
+
+    detail: str | list[dict[str, Any]]
+
+
+Responses = dict[int | str, dict[str, Any]]
+"""A route's or router's ``responses=``: the statuses it can answer besides its success, for the spec."""
+
+
+def refusal(description: str) -> dict[str, Any]:
+    """One documented refusal, its body a :class:`Problem`."""
+    return {"model": Problem, "description": description}
+
+
+def invalid(description: str) -> dict[str, Any]:
+    """A documented 422, its body an :class:`Invalid`."""
+    return {"model": Invalid, "description": description}
+
+
+READ_RESPONSES: Responses = {
+    401: refusal("the API token is required (OBM_READ_AUTH=token) and was not given")
+}
+"""What the read guard can answer: put on every router or route under ``RequireReadToken``."""
+GUARDED_RESPONSES: Responses = {
+    401: refusal("the API token is required (OBM_API_TOKEN is set) and was not given"),
+    403: refusal("a cross-origin request"),
+    413: refusal(f"the request body is over {MAX_REQUEST_BODY_BYTES} bytes"),
+    415: refusal("the request body is not application/json"),
+    422: invalid("the request does not fit the spec"),
+}
+"""What the state-changing guard (and the body checks before it) can answer: put on every router under
+``RequireToken``; a route documents its own reasons for a status on top."""

@@ -15,7 +15,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from obm_shared.auth import RequireReadToken
+from obm_shared.auth import READ_RESPONSES, RequireReadToken
 
 HTTP_LATENCY = Histogram(
     "obm_http_request_duration_seconds",
@@ -91,7 +91,7 @@ def state_gauge(name: str, documentation: str, states: Iterable[str], current: s
     return family
 
 
-metrics_router = APIRouter(dependencies=[RequireReadToken])
+metrics_router = APIRouter(dependencies=[RequireReadToken], responses=READ_RESPONSES)
 
 
 @metrics_router.get("/metrics", summary="Prometheus metrics (text exposition format)", include_in_schema=True)

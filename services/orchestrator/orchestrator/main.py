@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from obm_shared.auth import RequireReadToken
+from obm_shared.auth import READ_RESPONSES, RequireReadToken
 from obm_shared.metrics import add_metrics
 from obm_shared.request_limits import limit_requests
 from obm_shared.service import serve
@@ -84,7 +84,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = {**error.extra, "detail": str(error), "service": error.service}
         return JSONResponse(body, status_code=error.status_code)
 
-    @app.get("/status", summary="The orchestrator's own health", dependencies=[RequireReadToken])
+    @app.get(
+        "/status",
+        summary="The orchestrator's own health",
+        dependencies=[RequireReadToken],
+        responses=READ_RESPONSES,
+    )
     async def status() -> dict[str, object]:
         return {"service": "orchestrator", "state": "up"}
 

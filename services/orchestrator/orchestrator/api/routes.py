@@ -13,7 +13,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from obm_shared.auth import RequireReadToken, RequireToken
+from obm_shared.auth import (
+    GUARDED_RESPONSES,
+    READ_RESPONSES,
+    RequireReadToken,
+    RequireToken,
+    Responses,
+    invalid,
+    refusal,
+)
 from obm_shared.limits import Speed
 from orchestrator.book_reads import DEFAULT_BOOK_DEPTH, MAX_BOOK_DEPTH, BookReads, book_query, point_query
 from orchestrator.clients import ServiceClient
@@ -21,8 +29,26 @@ from orchestrator.control import services_status, start_replay
 from orchestrator.core.config import Settings
 from orchestrator.timeline_reads import TimelineReads
 
-actions = APIRouter(prefix="/api", dependencies=[RequireToken])
-reads = APIRouter(prefix="/api", dependencies=[RequireReadToken])
+DOWNSTREAM_FAILURES: Responses = {
+    502: refusal("the sender or receiver failed (a 5xx) or refused the orchestrator's token"),
+    503: refusal("the sender or receiver cannot be reached"),
+}
+"""What a route that asks a service can answer when that service is down or broken."""
+# a service's refusal of the caller's request passes on with its status
+_START_REFUSALS: Responses = {
+    400: refusal("the sender refuses the file name"),
+    403: refusal("a cross-origin request, or the sender may not stream to the receiver"),
+    404: refusal("no such file in the sender's data folder"),
+    409: refusal("the sender is streaming, or the receiver is receiving"),
+    422: invalid("the body is invalid, or the file holds no streamable MBO records"),
+}
+_NO_RUN: Responses = {404: refusal("the receiver has no run yet")}
+
+# every action asks a service; every read but the services' status does
+actions = APIRouter(
+    prefix="/api", dependencies=[RequireToken], responses=GUARDED_RESPONSES | DOWNSTREAM_FAILURES
+)
+reads = APIRouter(prefix="/api", dependencies=[RequireReadToken], responses=READ_RESPONSES)
 
 
 class StartRequest(BaseModel):
@@ -55,6 +81,7 @@ Receiver = Annotated[ServiceClient, Depends(receiver_client)]
 @actions.post(
     "/start-streaming",
     summary="Check with the sender, prepare the receiver, then start the sender; returns the run id at once",
+    responses=_START_REFUSALS,
 )
 async def start_streaming(
     request: Request,
@@ -75,7 +102,7 @@ async def stop(sender: Sender) -> Any:
     return await sender.request("POST", "/stop", json={})
 
 
-@reads.get("/files", summary="DBN files the sender can stream")
+@reads.get("/files", summary="DBN files the sender can stream", responses=DOWNSTREAM_FAILURES)
 async def files(sender: Sender) -> Any:
     return await sender.request("GET", "/files")
 
@@ -83,6 +110,12 @@ async def files(sender: Sender) -> Any:
 @reads.get(
     "/order-book",
     summary="The receiver's books (consolidated first, then per publisher), now or at a point in history",
+    responses=DOWNSTREAM_FAILURES
+    | {
+        404: refusal("no run yet, no such book, or no recording of the run asked kept"),
+        409: {"description": "the point is beyond what the run being received has got (and how far it is)"},
+        422: invalid("the query is invalid (as the receiver reads the point too)"),
+    },
 )
 async def order_book(
     request: Request,
@@ -103,7 +136,15 @@ async def order_book(
     return Response(content=body, media_type="application/json")
 
 
-@reads.get("/timeline", summary="A run's market time range, events, checkpoints and liquidity history")
+@reads.get(
+    "/timeline",
+    summary="A run's market time range, events, checkpoints and liquidity history",
+    responses=DOWNSTREAM_FAILURES
+    | {
+        404: refusal("no recorded run (or not the one asked), or no such instrument in it"),
+        422: invalid("the query is invalid (as the receiver reads the run id too)"),
+    },
+)
 async def timeline(
     request: Request,
     instrument_id: int | None = None,
@@ -114,7 +155,12 @@ async def timeline(
     return Response(content=body, media_type="application/json")
 
 
-@reads.get("/events", summary="Per-event JSON lines of the current run, in pages")
+@reads.get(
+    "/events",
+    summary="Per-event JSON lines of the current run, in pages",
+    responses=DOWNSTREAM_FAILURES
+    | {404: refusal("no run yet, or the receiver's event output is switched off")},
+)
 async def events(
     receiver: Receiver,
     start: Annotated[int, Query(ge=0)] = 0,
@@ -123,7 +169,7 @@ async def events(
     return await receiver.request("GET", "/events", params={"start": start, "limit": limit})
 
 
-@reads.get("/trades", summary="The most recent trades")
+@reads.get("/trades", summary="The most recent trades", responses=DOWNSTREAM_FAILURES | _NO_RUN)
 async def trades(receiver: Receiver, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Any:
     return await receiver.request("GET", "/trades", params={"limit": limit})
 

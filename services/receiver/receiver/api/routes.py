@@ -8,7 +8,15 @@ import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from obm_shared.auth import RequireReadToken, RequireToken
+from obm_shared.auth import (
+    GUARDED_RESPONSES,
+    READ_RESPONSES,
+    RequireReadToken,
+    RequireToken,
+    Responses,
+    invalid,
+    refusal,
+)
 from obm_shared.dbn import ASK, BID
 from obm_shared.messages import RUN_ID_PATTERN
 from receiver.api.cache import VersionedCache
@@ -23,11 +31,13 @@ from receiver.ingest import Receiver
 from receiver.processing import Run
 from receiver.run_status import run_status
 
-actions = APIRouter(dependencies=[RequireToken])
+actions = APIRouter(dependencies=[RequireToken], responses=GUARDED_RESPONSES)
 """State-changing routes: the API token when one is set."""
-reads = APIRouter(dependencies=[RequireReadToken])
+reads = APIRouter(dependencies=[RequireReadToken], responses=READ_RESPONSES)
 """Reads: open unless ``OBM_READ_AUTH=token``."""
 _encoder = msgspec.json.Encoder()
+_NO_RUN: Responses = {404: refusal("no run yet")}
+_NO_BOOK: Responses = {404: refusal("no run yet, or no such book or order in it")}
 _book_cache = VersionedCache()
 
 Depth = Annotated[int, Query(ge=1, le=1000, description="levels per side")]
@@ -57,7 +67,11 @@ async def current_run(receiver: Annotated[Receiver, Depends(get_receiver)]) -> R
     return receiver.run
 
 
-@actions.post("/start-processing", summary="Reset the market and get ready for the next stream")
+@actions.post(
+    "/start-processing",
+    summary="Reset the market and get ready for the next stream",
+    responses={409: refusal("a stream is being received")},
+)
 async def start_processing(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBytes:
     try:
         run = await receiver.new_run()
@@ -87,7 +101,11 @@ async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBy
 @reads.get(
     "/order-book",
     summary="Consolidated and per-publisher books: depth, BBO, spread, crossed, counts; now or at a point",
-    responses={409: {"description": "the point is beyond what the run being received has got"}},
+    responses={
+        404: refusal("no run yet, no such book, or no recording of the run asked kept"),
+        409: {"description": "the point is beyond what the run being received has got (and how far it is)"},
+        422: invalid("the query is invalid (a malformed time, or both at and at_event)"),
+    },
 )
 async def order_book(
     receiver: Annotated[Receiver, Depends(get_receiver)],
@@ -206,7 +224,11 @@ def _books_document(
     return {"run_id": run_id, "state": state, "instruments": instruments, "books": books}
 
 
-@reads.get("/order-book/level", summary="The orders queued at one price, front of the queue first")
+@reads.get(
+    "/order-book/level",
+    summary="The orders queued at one price, front of the queue first",
+    responses=_NO_BOOK,
+)
 async def price_level(
     run: Annotated[Run, Depends(current_run)],
     instrument_id: int,
@@ -220,7 +242,9 @@ async def price_level(
     return JSONBytes(level_orders(book, BID if side == "B" else ASK, price))
 
 
-@reads.get("/order-book/queue-position", summary="Where one order waits in its level's queue")
+@reads.get(
+    "/order-book/queue-position", summary="Where one order waits in its level's queue", responses=_NO_BOOK
+)
 async def order_queue_position(
     run: Annotated[Run, Depends(current_run)], instrument_id: int, publisher_id: int, order_id: int
 ) -> JSONBytes:
@@ -233,7 +257,11 @@ async def order_queue_position(
         raise HTTPException(404, f"order {order_id} is not in the book") from None
 
 
-@reads.get("/events", summary="Per-event JSON lines of the current run, in pages")
+@reads.get(
+    "/events",
+    summary="Per-event JSON lines of the current run, in pages",
+    responses={404: refusal("no run yet, or event output switched off")},
+)
 async def events(
     run: Annotated[Run, Depends(current_run)],
     start: Annotated[int, Query(ge=0)] = 0,
@@ -248,7 +276,7 @@ async def events(
     return JSONBytes(head[:-1] + b',"events":[' + b",".join(lines) + b"]}")
 
 
-@reads.get("/trades", summary="The most recent trades, newest last")
+@reads.get("/trades", summary="The most recent trades, newest last", responses=_NO_RUN)
 async def trades(
     run: Annotated[Run, Depends(current_run)], limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> JSONBytes:
@@ -256,7 +284,9 @@ async def trades(
 
 
 @reads.get(
-    "/timeline", summary="A recorded run's market time range, events, checkpoints and liquidity history"
+    "/timeline",
+    summary="A recorded run's market time range, events, checkpoints and liquidity history",
+    responses={404: refusal("no recorded run (or not the one asked), or no such instrument in it")},
 )
 async def get_timeline(
     receiver: Annotated[Receiver, Depends(get_receiver)],

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from obm_shared.auth import RequireReadToken, RequireToken
-from obm_shared.limits import MAX_REQUEST_BODY_BYTES, Speed
+from obm_shared.auth import (
+    GUARDED_RESPONSES,
+    READ_RESPONSES,
+    RequireReadToken,
+    RequireToken,
+    Responses,
+    invalid,
+    refusal,
+)
+from obm_shared.limits import Speed
 from sender.catalog import Catalog, FileNotAllowed, NotStreamable
 from sender.core.config import Settings
 from sender.start_plan import ReceiverNotAllowed, StartPlan, plan_start
@@ -28,30 +36,19 @@ _REFUSALS: dict[type[Exception], int] = {
 }
 
 
-class Problem(BaseModel):
-    """Why a request was refused."""
-
-    detail: str
-
-
-def _documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The spec's entries for the refusals a route can answer with."""
-    reasons = {
-        400: "the file name is not allowed (outside the data folder, not .dbn/.dbn.zst, too long)",
-        401: "the API token is required (OBM_API_TOKEN is set) and was not given",
-        403: "a cross-origin request, or (a start) a receiver not in SENDER_ALLOWED_RECEIVERS",
-        404: "no such file in the data folder",
-        409: "a stream is already running",
-        413: f"the request body is over {MAX_REQUEST_BODY_BYTES} bytes",
-        415: "the request body is not application/json",
-        422: "the body is invalid, or the file holds no streamable MBO records",
-    }
-    return {status: {"model": Problem, "description": reasons[status]} for status in statuses}
+_START_REFUSALS: Responses = {
+    400: refusal("the file name is not allowed (outside the data folder, not .dbn/.dbn.zst, too long)"),
+    403: refusal("a cross-origin request, or a receiver not in SENDER_ALLOWED_RECEIVERS"),
+    404: refusal("no such file in the data folder"),
+    409: refusal("a stream is already running"),
+    422: invalid("the body is invalid, or the file holds no streamable MBO records"),
+}
+"""A start's own refusals, on top of the guards'."""
 
 
-actions = APIRouter(dependencies=[RequireToken], responses=_documented(401, 403, 413, 415))
+actions = APIRouter(dependencies=[RequireToken], responses=GUARDED_RESPONSES)
 """State-changing routes: the API token when one is set."""
-reads = APIRouter(dependencies=[RequireReadToken], responses=_documented(401))
+reads = APIRouter(dependencies=[RequireReadToken], responses=READ_RESPONSES)
 """Reads: open unless ``OBM_READ_AUTH=token``."""
 
 
@@ -107,7 +104,7 @@ def files(catalog: Annotated[Catalog, Depends(get_catalog)]) -> list[dict[str, o
 @actions.post(
     "/start-streaming",
     summary="Stream one file to the receiver; returns at once with a run id",
-    responses=_documented(400, 404, 409, 422),
+    responses=_START_REFUSALS,
 )
 def start_streaming(
     plan: Annotated[StartPlan, Depends(planned)], streamer: Annotated[Streamer, Depends(get_streamer)]
@@ -122,7 +119,7 @@ def start_streaming(
 @actions.post(
     "/start-streaming/check",
     summary="What /start-streaming would do with this body (200 with the plan, or its 4xx); starts nothing",
-    responses=_documented(400, 404, 409, 422),
+    responses=_START_REFUSALS,
 )
 def check_start(plan: Annotated[StartPlan, Depends(planned)]) -> dict[str, object]:
     return plan.as_dict()
