@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.e2e import end_to_end, reads_under_load, sender_peak_rss
 from bench.measure import Figure, figure
 from bench.parts import measure_parts, wire_round_trip_rate
+from bench.seek import seeks_and_recording_cost
 from bench.workload import SCRATCH, workload
 from receiver.book import hot_path_build
 from tests.conftest import CLX5, DATA_DIR
@@ -23,17 +24,20 @@ from tests.conftest import CLX5, DATA_DIR
 SENDER_MEMORY_FILE_RECORDS = (2_000_000, 19_200_000)
 """About 110 MB and 1 GB of CLX5 records: the sender's peak memory should not grow with file size."""
 
+SEEK_WORKLOAD = "clx5"
+"""The workload whose recorded run is traveled: the goals are set on CLX5."""
+
 LATEST = Path(__file__).resolve().parent / "results" / "latest.json"
 """Only the latest full run is committed: earlier ones are in its history, their figures in commit messages."""
 RUNS = SCRATCH / "results"
 
 
 def _table(rows: list[tuple[str, Figure]]) -> str:
-    lines = ["| workload | measure | median | min | max | unit |", "|---|---|--:|--:|--:|---|"]
+    lines = ["| workload | measure | median | min | max | unit | goal |", "|---|---|--:|--:|--:|---|---|"]
     for workload_name, fig in rows:
         digits = 0 if fig.median >= 100 else 1
         values = (f"{value:,.{digits}f}" for value in (fig.median, fig.minimum, fig.maximum))
-        lines.append(f"| {workload_name} | {fig.name} | {' | '.join(values)} | {fig.unit} |")
+        lines.append(f"| {workload_name} | {fig.name} | {' | '.join(values)} | {fig.unit} | {fig.goal} |")
     return "\n".join(lines)
 
 
@@ -57,7 +61,9 @@ def main() -> None:
     )
     parser.add_argument("--workloads", default="clx5,demo", help="comma-separated: clx5, demo")
     parser.add_argument(
-        "--sections", default="parts,e2e,reads,memory", help="comma-separated: parts, e2e, reads, memory"
+        "--sections",
+        default="parts,e2e,reads,seek,memory",
+        help="comma-separated: parts, e2e, reads, seek (CLX5 only), memory",
     )
     args = parser.parse_args()
 
@@ -83,6 +89,10 @@ def main() -> None:
                 rows.append((name, figure(f"receiver peak RSS ({fig.name})", "MB", [rss])))
         if "reads" in sections:
             rows += [(name, fig) for fig in reads_under_load(path, args.runs)]
+        if "seek" in sections and name == SEEK_WORKLOAD:
+            seek_figures, seek_summary = seeks_and_recording_cost(path, args.runs)
+            rows += [(name, fig) for fig in seek_figures]
+            summary.setdefault(name, {}).update(seek_summary)
         print(_table([row for row in rows if row[0] == name]), flush=True)
     if "memory" in sections:
         for records in SENDER_MEMORY_FILE_RECORDS:

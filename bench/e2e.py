@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import socket
 import statistics
 import tempfile
@@ -26,6 +27,7 @@ from bench.measure import Figure, figure
 from obm_shared.framing import FrameEncoder
 from obm_shared.messages import Accepted, Challenge
 from orchestrator.book_reads import MAX_BOOK_DEPTH
+from receiver.run_output import RUN_FILES
 from scripts.local_stack import LocalStack, free_port, local_services
 
 RUN_TIMEOUT_SECONDS = 600
@@ -43,7 +45,7 @@ def peak_rss_mb(pid: int) -> float:
 
 @contextmanager
 def pipeline(
-    data_dir: Path, output_enabled: bool, orchestrator: bool = False
+    data_dir: Path, output_enabled: bool, orchestrator: bool = False, recording_enabled: bool = True
 ) -> Iterator[tuple[LocalStack, Path]]:
     """A receiver and a sender (and the orchestrator) on loopback; yields the stack and the receiver's
     output folder."""
@@ -54,6 +56,7 @@ def pipeline(
             "receiver": {
                 "RECEIVER_INGEST_PORT": ingest,
                 "RECEIVER_OUTPUT_ENABLED": output_enabled,
+                "RECEIVER_RECORDING_ENABLED": recording_enabled,
                 "RECEIVER_OUTPUT_DIR": Path(scratch) / "output",
                 "RECEIVER_LOG_LEVEL": "WARNING",
             },
@@ -93,11 +96,20 @@ def replay_once(stack: LocalStack, file_name: str) -> dict[str, Any]:
     raise RuntimeError(f"replay of {file_name} did not finish in {RUN_TIMEOUT_SECONDS} s")
 
 
-def _start_clean(output_dir: Path) -> None:
-    """Runs are independent: the previous runs' output goes, and what the kernel still has to write of it is
-    written now, not during the next run."""
-    for old in output_dir.glob("*.jsonl"):
-        old.unlink()
+def ingest_rate(run: dict[str, Any]) -> float:
+    """Records/s of a finished run, from the receiver's own count and elapsed time."""
+    return float(run["accounting"]["records"] / run["elapsed_seconds"])
+
+
+def start_clean(output_dir: Path) -> None:
+    """Runs are independent: the previous runs' files go (lines, recordings, checkpoints: a bench's runs would
+    fill the disk), and what the kernel still has to write of them is written now, not during the next run."""
+    for pattern in RUN_FILES:
+        for old in output_dir.glob(pattern):
+            if old.is_dir():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
     os.sync()
 
 
@@ -106,11 +118,11 @@ def end_to_end(workload: Path, output_enabled: bool, runs: int) -> tuple[Figure,
     rates = []
     with pipeline(workload.parent, output_enabled) as (stack, output_dir):
         for _ in range(runs):
-            _start_clean(output_dir)
+            start_clean(output_dir)
             run = replay_once(stack, workload.name)
             if output_enabled and run["output_lines"] != run["events"]:
                 raise RuntimeError(f"event lines lost: {run['output_lines']} of {run['events']}")
-            rates.append(run["accounting"]["records"] / run["elapsed_seconds"])
+            rates.append(ingest_rate(run))
         rss = peak_rss_mb(stack.processes["receiver"].pid)
     label = "end to end, JSON output on" if output_enabled else "end to end"
     return figure(label, "records/s", rates), rss
@@ -162,7 +174,7 @@ def reads_under_load(workload: Path, runs: int) -> list[Figure]:
         orchestrator_pid = stack.processes["orchestrator"].pid
         for _ in range(runs):
             quiet = replay_once(stack, workload.name)
-            quiet_rate = quiet["accounting"]["records"] / quiet["elapsed_seconds"]
+            quiet_rate = ingest_rate(quiet)
             paths = book_paths(orchestrator_url)  # the books of the replay just made: the loaded one has them
             go, stop, reads_ready, live_ready = (manager.Event() for _ in range(4))
             reads = load_processes.submit(read_load, orchestrator_url, paths, reads_ready, go, stop)
@@ -180,7 +192,7 @@ def reads_under_load(workload: Path, runs: int) -> list[Figure]:
                 stop.set()
             (latencies, failed), frames = reads.result(), live.result()
             rss_after.append(rss_mb(orchestrator_pid))
-            loaded_rate = loaded["accounting"]["records"] / loaded["elapsed_seconds"]
+            loaded_rate = ingest_rate(loaded)
             quantiles = statistics.quantiles(latencies, n=100)
             p50s.append(quantiles[49])
             p99s.append(quantiles[98])

@@ -18,9 +18,11 @@ class Figure:
     minimum: float
     maximum: float
     runs: int
+    goal: str = ""
+    """What the figure should be, as a person reads it ("< 100"), when the project sets a goal for it."""
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        shown: dict[str, object] = {
             "name": self.name,
             "unit": self.unit,
             "median": self.median,
@@ -28,11 +30,12 @@ class Figure:
             "max": self.maximum,
             "runs": self.runs,
         }
+        return shown | ({"goal": self.goal} if self.goal else {})
 
 
-def figure(name: str, unit: str, values: list[float]) -> Figure:
+def figure(name: str, unit: str, values: list[float], goal: str = "") -> Figure:
     """Summarise the values of several runs."""
-    return Figure(name, unit, statistics.median(values), min(values), max(values), len(values))
+    return Figure(name, unit, statistics.median(values), min(values), max(values), len(values), goal)
 
 
 def rate(name: str, records: int, runs: int, run: Callable[[], object]) -> Figure:

@@ -1,22 +1,29 @@
 """Benchmark workloads, generated into a scratch folder (never committed).
 
 - ``clx5``: the real CLX5 file repeated to the requested size. Each repeat's order ids and timestamps are
-  shifted past the previous repeat's, and a Clear starts each repeat, so every repeat is a fresh session.
+  shifted past the previous repeat's, and a Clear starts each repeat, so every repeat is a fresh session. Its
+  metadata's end is after the last repeat, so a receiver sizes its history buckets to the whole span.
 - ``demo``: the deterministic demo generator at the same size.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 
 from demo_market.writer import write_demo_file
 from obm_shared.dbn import CLEAR, F_LAST, NO_SIDE, UNDEF_PRICE
-from obm_shared.dbn_file import open_mbo_file
+from obm_shared.dbn_file import DBN_PRELUDE_BYTES, open_mbo_file
 from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE
 
 SCRATCH = Path(__file__).resolve().parent / "scratch"
+
+METADATA_END_OFFSET: Final = DBN_PRELUDE_BYTES + 16 + 2 + 8
+"""Where the metadata's ``end`` (UNIX ns, little-endian u64) lies in every DBN version: after the prelude, the
+dataset (16 bytes), the schema (u16) and ``start`` (u64)."""
 
 
 def clear_record(template: np.void) -> np.ndarray:
@@ -35,14 +42,16 @@ def repeated_file(source: Path, records: int, out: Path) -> int:
     """Write ``source`` repeated (with a Clear before each repeat) until at least ``records`` records."""
     mbo_file = open_mbo_file(source)
     base = np.concatenate(list(mbo_file.batches(1 << 20)))
-    header_bytes = source.stat().st_size - len(base) * MBO_RECORD_SIZE
     order_id_step = int(base["order_id"].max()) + 1
     time_step = int(base["ts_recv"].max() - base["ts_recv"].min()) + 1
     repeats = -(-records // (len(base) + 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     written = 0
-    with source.open("rb") as original, out.open("wb") as target:
-        target.write(original.read(header_bytes))
+    last_ts = int(max(base["ts_recv"].max(), base["ts_event"].max())) + (repeats - 1) * time_step
+    header = bytearray(mbo_file.header())
+    header[METADATA_END_OFFSET : METADATA_END_OFFSET + 8] = (last_ts + 1).to_bytes(8, "little")
+    with out.open("wb") as target:
+        target.write(header)
         for repeat in range(repeats):
             chunk = base.copy()
             chunk["order_id"] += np.uint64(repeat * order_id_step)
@@ -54,10 +63,20 @@ def repeated_file(source: Path, records: int, out: Path) -> int:
     return written
 
 
+def ends_after_its_records(path: Path) -> bool:
+    """Whether the metadata's end of an uncompressed DBN file is after its last record's timestamps."""
+    end = open_mbo_file(path).dbn_metadata.end
+    with path.open("rb") as stream:
+        stream.seek(-MBO_RECORD_SIZE, os.SEEK_END)
+        last = np.frombuffer(stream.read(MBO_RECORD_SIZE), dtype=MBO_DTYPE)[0]
+    return end is not None and end > max(int(last["ts_recv"]), int(last["ts_event"]))
+
+
 def workload(name: str, records: int, clx5: Path) -> Path:
-    """The scratch file of workload ``name`` with at least ``records`` records (made once, then reused)."""
+    """The scratch file of workload ``name`` with at least ``records`` records (made once, then reused while its
+    metadata spans its records: files made before it did are made again)."""
     path = SCRATCH / f"{name}-{records}.mbo.dbn"
-    if not path.exists():
+    if not path.exists() or not ends_after_its_records(path):
         partial = path.with_name(".partial-" + path.name)
         if name == "clx5":
             repeated_file(clx5, records, partial)
