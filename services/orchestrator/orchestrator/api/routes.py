@@ -36,7 +36,7 @@ DOWNSTREAM_FAILURES: Responses = {
 """What a route that asks a service can answer when that service is down or broken."""
 # a service's refusal of the caller's request passes on with its status
 _START_REFUSALS: Responses = {
-    400: refusal("the sender refuses the file name"),
+    400: refusal("the body cannot be decoded (not UTF-8), or the sender refuses the file name"),
     403: refusal("a cross-origin request, or the sender may not stream to the receiver"),
     404: refusal("no such file in the sender's data folder"),
     409: refusal("the sender is streaming, or the receiver is receiving"),

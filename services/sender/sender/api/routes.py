@@ -37,7 +37,10 @@ _REFUSALS: dict[type[Exception], int] = {
 
 
 _START_REFUSALS: Responses = {
-    400: refusal("the file name is not allowed (outside the data folder, not .dbn/.dbn.zst, too long)"),
+    400: refusal(
+        "the body cannot be decoded (not UTF-8), or the file name is not allowed (outside the data folder,"
+        " not .dbn/.dbn.zst, too long)"
+    ),
     403: refusal("a cross-origin request, or a receiver not in SENDER_ALLOWED_RECEIVERS"),
     404: refusal("no such file in the data folder"),
     409: refusal("a stream is already running"),
