@@ -61,17 +61,28 @@ class ComposeStack:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def compose_stack() -> Iterator[ComposeStack]:
     """``docker compose up --wait`` of the project's images, with the real data mounted as the user's data."""
     testcontainers_compose = pytest.importorskip("testcontainers.compose")
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         pytest.fail("no Docker engine answers: run `make images` (it installs and starts one where needed)")
-    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-    os.environ["COMPOSE_PROJECT_NAME"] = PROJECT
-    os.environ["OBM_USER_DATA"] = str(DATA_DIR.resolve()) if DATA_DIR.is_dir() else str(REPO / "data")
-    # A token of the tests' own, over any .env, as `make up` would make one.
-    os.environ["OBM_API_TOKEN"] = token = secrets.token_urlsafe(32)
+    # compose reads these from the environment; they are put back when the module's tests are done, so that no
+    # later test runs with them.
+    token = secrets.token_urlsafe(32)  # the tests' own, over any .env, as `make up` would make one
+    settings = {
+        "TESTCONTAINERS_RYUK_DISABLED": os.environ.get("TESTCONTAINERS_RYUK_DISABLED", "true"),
+        "COMPOSE_PROJECT_NAME": PROJECT,
+        "OBM_USER_DATA": str(DATA_DIR.resolve()) if DATA_DIR.is_dir() else str(REPO / "data"),
+        "OBM_API_TOKEN": token,
+    }
+    with pytest.MonkeyPatch.context() as environment:
+        for name, value in settings.items():
+            environment.setenv(name, value)
+        yield from _compose_up(testcontainers_compose, token)
+
+
+def _compose_up(testcontainers_compose: Any, token: str) -> Iterator[ComposeStack]:
     compose = testcontainers_compose.DockerCompose(
         REPO,
         compose_file_name=["docker-compose.yml", "tests/e2e/docker-compose.e2e.yml"],
