@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
 
 import uvicorn
+from fastapi import APIRouter, FastAPI
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from obm_shared.logs import configure_logging
+from obm_shared.metrics import add_metrics
+from obm_shared.request_limits import limit_requests
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 class ServiceSettings(BaseSettings):
@@ -48,6 +55,25 @@ def check_exposure(settings: ServiceSettings) -> None:
             f"refusing to listen on {settings.host} without OBM_API_TOKEN: set a token of at least 16"
             " characters (make up writes one to .env), or listen on 127.0.0.1"
         )
+
+
+def service_app(
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter],
+    *,
+    title: str,
+    description: str,
+    lifespan: Lifespan,
+) -> FastAPI:
+    """A service's FastAPI app: its routers, bounded requests and ``GET /metrics``; ``settings`` where the
+    guards read them, set before the first request."""
+    app = FastAPI(title=title, description=description, lifespan=lifespan)
+    app.state.settings = settings
+    for router in routers:
+        app.include_router(router)
+    limit_requests(app)
+    add_metrics(app)
+    return app
 
 
 def serve(service: str, app: Any, settings: ServiceSettings, **uvicorn_options: Any) -> None:

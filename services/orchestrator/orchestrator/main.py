@@ -13,9 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from obm_shared.auth import READ_RESPONSES, RequireReadToken
-from obm_shared.metrics import add_metrics
-from obm_shared.request_limits import limit_requests
-from obm_shared.service import serve
+from obm_shared.service import serve, service_app
 from orchestrator.api.live import router as live_router
 from orchestrator.api.routes import actions, reads
 from orchestrator.book_fast_path import BookReadFastPath
@@ -56,18 +54,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.sender.close()
         await app.state.receiver.close()
 
-    app = FastAPI(
+    app = service_app(
+        settings,
+        [actions, reads, live_router],
         title="Order book orchestrator",
         description="Web UI and API: starts replays across the sender and receiver and serves their books.",
         lifespan=lifespan,
     )
-    # Set before the first request, which the guards read it for.
-    app.state.settings = settings
-    app.include_router(actions)
-    app.include_router(reads)
-    app.include_router(live_router)
-    limit_requests(app)
-    add_metrics(app)
     add_orchestrator_metrics(app)
 
     @app.exception_handler(ServiceUnavailable)

@@ -9,9 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from obm_shared.metrics import add_metrics
-from obm_shared.request_limits import limit_requests
-from obm_shared.service import serve
+from obm_shared.service import serve, service_app
 from receiver.api.routes import actions, reads
 from receiver.core.config import Settings
 from receiver.ingest import Receiver
@@ -30,17 +28,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await receiver.close()
 
-    app = FastAPI(
+    app = service_app(
+        settings,
+        [actions, reads],
         title="Order book receiver",
         description="Decodes the MBO record stream on its TCP ingest port and rebuilds L3 order books.",
         lifespan=lifespan,
     )
-    # Set before the first request, which the guards read it for.
-    app.state.settings = settings
-    app.include_router(actions)
-    app.include_router(reads)
-    limit_requests(app)
-    add_metrics(app)
     add_receiver_metrics(app)
     return app
 

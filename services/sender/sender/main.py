@@ -7,9 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from obm_shared.metrics import add_metrics
-from obm_shared.request_limits import limit_requests
-from obm_shared.service import serve
+from obm_shared.service import serve, service_app
 from sender.api.routes import actions, reads
 from sender.catalog import Catalog
 from sender.core.config import Settings
@@ -28,17 +26,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         streamer.stop()
 
-    app = FastAPI(
+    app = service_app(
+        settings,
+        [actions, reads],
         title="Order book sender",
         description="Reads Databento DBN MBO files and streams their records to the receiver over TCP.",
         lifespan=lifespan,
     )
-    # Set before the first request, which the guards read it for.
-    app.state.settings = settings
-    app.include_router(actions)
-    app.include_router(reads)
-    limit_requests(app)
-    add_metrics(app)
     add_sender_metrics(app)
     return app
 
