@@ -1,5 +1,6 @@
 // The depth chart: cumulative size by price on both sides, drawn on a <canvas> (no library).
 
+import { fitCanvas } from "./canvas.js";
 import { fmtCompact, fmtInt, priceDecimals } from "./format.js";
 
 const SCALE = 1e9; // prices arrive as fixed-point integers, 1e-9 units
@@ -55,19 +56,7 @@ export class DepthChart {
   }
 
   size() {
-    const box = this.canvas.parentElement.getBoundingClientRect();
-    const dpr = window.devicePixelRatio || 1;
-    const width = Math.max(200, Math.floor(box.width));
-    const height = Math.max(160, Math.floor(box.height));
-    if (this.canvas.width !== width * dpr || this.canvas.height !== height * dpr) {
-      this.canvas.width = width * dpr;
-      this.canvas.height = height * dpr;
-      this.canvas.style.width = `${width}px`;
-      this.canvas.style.height = `${height}px`;
-    }
-    const ctx = this.canvas.getContext("2d");
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    return { ctx, width, height };
+    return fitCanvas(this.canvas, 200, 160);
   }
 
   draw() {

@@ -2,6 +2,7 @@
 // the best bid and ask as lines, trades as dots sized by volume, crossed intervals marked; a click or a drag
 // asks to travel to the market time under the pointer.
 
+import { fitCanvas } from "./canvas.js";
 import { fmtCompact, fmtInt, fmtNsUtc } from "./format.js";
 
 const SCALE = 1e9; // prices arrive as fixed-point integers, 1e-9 units
@@ -169,18 +170,7 @@ export class HistoryChart {
   }
 
   size() {
-    const box = this.canvas.parentElement.getBoundingClientRect();
-    const dpr = window.devicePixelRatio || 1;
-    const width = Math.max(200, Math.floor(box.width));
-    const height = Math.max(120, Math.floor(box.height));
-    if (this.canvas.width !== width * dpr || this.canvas.height !== height * dpr) {
-      this.canvas.width = width * dpr;
-      this.canvas.height = height * dpr;
-      this.canvas.style.width = `${width}px`;
-      this.canvas.style.height = `${height}px`;
-    }
-    const ctx = this.canvas.getContext("2d");
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const { ctx, width, height } = fitCanvas(this.canvas, 200, 120);
     this.box = { width, height };
     return ctx;
   }
