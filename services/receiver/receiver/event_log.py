@@ -9,16 +9,16 @@ is logged and kept in :attr:`EventLog.error`, and later batches are taken and dr
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import os
-import queue
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
+
+from receiver.handover import Handover
 
 INDEX_EVERY_LINES = 1024
 """A byte offset is remembered for every this many lines, so a page is found without scanning the file."""
@@ -37,7 +37,7 @@ class EventLog:
         """Lines -> their JSON text, one newline-terminated line each."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("wb", buffering=0)  # unbuffered: a write error surfaces at its batch
-        self._queue: queue.Queue[Sequence[Any] | None] = queue.Queue(maxsize=queue_batches)
+        self._queue: Handover[Sequence[Any] | None] = Handover(queue_batches)
         self._lock = threading.Lock()
         self._lines = 0
         self._bytes = 0
@@ -61,15 +61,13 @@ class EventLog:
 
     async def put(self, lines: Sequence[Any]) -> None:
         """Queue a batch of lines for writing, waiting for room when the writer is behind."""
-        try:
-            self._queue.put_nowait(lines)
-        except queue.Full:
-            await asyncio.to_thread(self._queue.put, lines)
+        await self._queue.put(lines)
 
     def close(self) -> None:
         """Write everything queued, make it durable, then close the file."""
-        self._queue.put(_CLOSE)
+        self._queue.put_blocking(_CLOSE)
         self._thread.join()
+        self._queue.finish()
 
     def move(self, path: Path) -> None:
         """Rename the closed file to ``path``; a failure is kept in :attr:`error` and the file stays where it is."""

@@ -14,11 +14,9 @@ files of an earlier run (:func:`open_recording`).
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import logging
 import os
-import queue
 import re
 import threading
 from contextlib import suppress
@@ -35,6 +33,7 @@ from obm_shared.dbn_file import DBN_MAGIC, DBN_PRELUDE_BYTES, MAX_METADATA_BYTES
 from obm_shared.messages import RUN_ID_PATTERN, StreamMetadata
 from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE, MboArray
 from receiver.book.market import Market
+from receiver.handover import Handover
 from receiver.history import checkpoint
 from receiver.history.liquidity import HistoryState
 from receiver.history.points import AtTime, Point
@@ -195,8 +194,8 @@ class RecordingWriter:
         self._index = (self.recording.checkpoint_dir / INDEX_FILE).open("wb")
         self._bytes = 0
         """Bytes of the recording that are whole: the header and whole records."""
-        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=queue_items)
-        self._queue.put(_Header(dbn_header))
+        self._queue: Handover[_Item] = Handover(queue_items)
+        self._queue.put_blocking(_Header(dbn_header))
         self._thread = threading.Thread(target=self._write_loop, name="recording-writer", daemon=True)
         self._thread.start()
 
@@ -219,18 +218,16 @@ class RecordingWriter:
     def close(self, summary: Summary) -> str | None:
         """Write everything queued and the summary, make it durable and close; returns the write error, if any.
         Blocks: call it in a thread."""
-        self._queue.put(summary)
-        self._queue.put(_CLOSE)
+        self._queue.put_blocking(summary)
+        self._queue.put_blocking(_CLOSE)
         self._thread.join()
+        self._queue.finish()
         self.recording.summary = summary
         self.recording.finished = True
         return self.recording.error
 
     async def _put(self, item: _Item) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            await asyncio.to_thread(self._queue.put, item)
+        await self._queue.put(item)
 
     def _write_loop(self) -> None:
         item = self._queue.get()
