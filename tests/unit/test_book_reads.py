@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from orchestrator.book_reads import DEPTH_BUCKETS, BookReads, book_query, depth_bucket, select_books
+from orchestrator.clients import ServiceRefused
 from receiver.core.config import Settings
 from receiver.ingest import Receiver
 from receiver.main import create_app
@@ -99,6 +100,41 @@ async def test_a_read_of_a_book_the_receiver_lacks_gets_the_receivers_refusal(
         await books.read(book_query(5, GOOG, 999, per_publisher=False))
     assert refused.value.response.status_code == 404
     assert "no book for instrument 7151 publisher 999" in refused.value.response.text
+
+
+async def test_reads_of_a_missing_book_at_any_depth_ask_the_receiver_at_its_depth_buckets_only(
+    receiver: ReceiverOverHttp,
+) -> None:
+    books = BookReads(receiver, max_age_seconds=60)
+    for depth in DEPTHS:
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            await books.read(book_query(depth, GOOG, 999, per_publisher=False))
+        assert "no book for instrument 7151 publisher 999" in refused.value.response.text
+    asked_depths = {query["depth"] for query in receiver.asked}
+    assert asked_depths <= set(DEPTH_BUCKETS), (
+        f"a missing book was asked of the receiver at depths {sorted(asked_depths)}: each read would be a request"
+    )
+
+
+async def test_a_missing_book_is_asked_of_the_receiver_once_per_answer_for_every_book() -> None:
+    every_book = b'{"run_id":"r","state":"receiving","instruments":[],"books":[]}'
+    asked: list[dict[str, Any]] = []
+
+    class Receiver:
+        async def request_bytes(self, method: str, path: str, **kwargs: Any) -> bytes:
+            asked.append(kwargs["params"])
+            if "instrument_id" in kwargs["params"]:
+                raise ServiceRefused("receiver", 404, "no book for instrument 7 publisher None")
+            return every_book
+
+    books = BookReads(Receiver(), max_age_seconds=60)
+    for depth in DEPTHS:
+        with pytest.raises(ServiceRefused, match="no book for instrument 7"):
+            await books.read(book_query(depth, 7, None, per_publisher=True))
+    refused = [query for query in asked if "instrument_id" in query]
+    assert len(refused) == len(DEPTH_BUCKETS), (
+        f"{len(refused)} requests for a missing book read at {len(DEPTHS)} depths: one per depth bucket expected"
+    )
 
 
 async def test_a_cut_answer_is_made_once_per_bucket_answer(receiver: ReceiverOverHttp) -> None:

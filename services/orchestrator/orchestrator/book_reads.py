@@ -5,8 +5,9 @@ book at two depths (the smallest bucket at least as deep as the read), through t
 orchestrator takes the books the read names and cuts their levels to the depth asked. A book's best ``n``
 levels are the first ``n`` of its best ``m >= n``, nothing else in a book depends on the depth, and the
 receiver lists an instrument's books as it answers a read of that instrument, so the answer made here is the
-receiver's own. A read naming a book the receiver does not have is asked of the receiver as it is, so its
-refusal is the receiver's own too.
+receiver's own. A read naming a book the receiver's answer does not hold (as at the start of a run) is asked
+of the receiver at its depth bucket, once per answer for every book, so its refusal is the receiver's own too
+and is as fresh as that answer.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from orchestrator.clients import ServiceRefused
 from orchestrator.read_cache import DEFAULT_MAX_ENTRIES, ReadCache, remember
 
 DEFAULT_BOOK_DEPTH = 10
@@ -114,11 +116,14 @@ class BookReads:
         self._made: OrderedDict[Hashable, tuple[bytes, bytes]] = OrderedDict()
         """asked query -> (the answer for every book it was made from, the answer made), least recently read
         first"""
+        self._refusals: OrderedDict[Hashable, tuple[bytes, ServiceRefused]] = OrderedDict()
+        """a missing book's query at its depth bucket -> (the answer for every book without it, the receiver's
+        refusal), least recently read first"""
 
     @property
     def entries(self) -> int:
-        """Answers kept: the receiver's, and those made from them."""
-        return len(self.cache) + len(self._made)
+        """Answers kept: the receiver's, those made from them, and its refusals."""
+        return len(self.cache) + len(self._made) + len(self._refusals)
 
     async def read(self, query: dict[str, Any]) -> bytes:
         """The receiver's JSON answer to ``query``, as it would send it, made from its answer for every book
@@ -136,10 +141,26 @@ class BookReads:
             self._made.move_to_end(key)
             return kept[1]
         answer = select_books(source, query)
-        if answer is None:  # no such book: the receiver refuses the read in its own words
-            return await self.read_exact(query)
+        if answer is None:
+            return await self._read_missing(source, query)
         remember(self._made, key, (source, answer), self.max_entries)
         return answer
+
+    async def _read_missing(self, source: bytes, query: dict[str, Any]) -> bytes:
+        """The answer to ``query``, whose book ``source`` does not hold: the receiver's refusal, asked at the
+        query's depth bucket once per ``source``, or the book if it came meanwhile."""
+        bucket = {**query, "depth": depth_bucket(query["depth"])}
+        key = tuple(bucket.items())
+        kept = self._refusals.get(key)
+        if kept is not None and kept[0] is source:
+            self._refusals.move_to_end(key)
+            raise kept[1].with_traceback(None)  # raised afresh, so its traceback does not grow with each read
+        try:
+            answer = await self.read_exact(bucket)
+        except ServiceRefused as refusal:
+            remember(self._refusals, key, (source, refusal), self.max_entries)
+            raise
+        return select_books(answer, query) or answer
 
     async def read_exact(self, query: dict[str, Any]) -> bytes:
         """The receiver's JSON answer to ``query``, asked as it is: for a reader whose few queries are already
