@@ -106,21 +106,29 @@ class BookReader:
 
 
 class LiveWatcher:
-    """One browser's live-feed WebSocket, counting the frames it receives."""
+    """One browser's live-feed WebSocket: it reads every frame from the moment it connects, as a page does (a
+    client that stopped reading would hold the feed's sends back, then release them all at once), and counts the
+    frames received while it runs."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.frames = 0
-        self._socket: websockets.ClientConnection | None = None
+        self._counting = False
+        self._reading: asyncio.Future[None] | None = None
 
     async def connect(self) -> None:
-        self._socket = await websockets.connect(self.url, max_size=None)
+        socket = await websockets.connect(self.url, max_size=None)
+        self._reading = asyncio.ensure_future(self._read(socket))
 
     async def run(self) -> None:
-        assert self._socket is not None, "connect first"
-        async with self._socket as socket:
+        assert self._reading is not None, "connect first"
+        self._counting = True
+        await self._reading
+
+    async def _read(self, socket: websockets.ClientConnection) -> None:
+        async with socket:
             async for message in socket:
-                if '"frame"' in str(message)[:40]:  # {"type": "frame", ...}
+                if self._counting and '"frame"' in str(message)[:40]:  # {"type": "frame", ...}
                     self.frames += 1
 
 
