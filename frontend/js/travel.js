@@ -64,8 +64,10 @@ export class TimeTravel {
   /** A live frame: which run and book the page watches, and whether the timeline is due a refresh. */
   follow(frame, instrumentId, publisherId) {
     const run = frame.receiver && frame.receiver.run;
-    const now = { runId: frame.run_id || null, instrumentId, publisherId, state: run ? run.state : null };
     const before = this.watch;
+    // a frame whose book read failed names no run: the receiver's status does, else it is the run last seen
+    const runId = frame.run_id || (run && run.run_id) || before.runId;
+    const now = { runId, instrumentId, publisherId, state: run ? run.state : null };
     this.watch = now;
     if (this.traveling && now.runId !== before.runId) {
       this.live(); // a new run: the point shown belonged to the last one
