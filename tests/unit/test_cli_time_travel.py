@@ -171,7 +171,7 @@ def expected_point(stream: Stream, length: int) -> dict[str, int] | None:
         return None
     record = stream.records[length - 1]
     event = int(np.searchsorted(stream.event_ends, length - 1))
-    return {"event": event, "ts_recv": int(record["ts_recv"]), "ts_event": int(record["ts_event"])}
+    return {"event_index": event, "ts_recv": int(record["ts_recv"]), "ts_event": int(record["ts_event"])}
 
 
 def rows(levels: list[dict[str, object]]) -> list[tuple[object, object, object]]:
@@ -246,7 +246,7 @@ def test_the_books_at_a_point_are_a_fresh_replay_of_the_prefix(
                 f" differs (command, replay): {differing}"
             )
         if document["point"] is not None:
-            assert_line_matches(stream, market, document["point"]["event"], where)
+            assert_line_matches(stream, market, document["point"]["event_index"], where)
 
 
 def test_a_wrong_point_exits_with_status_2_and_the_reason(clx5: Path) -> None:
@@ -275,6 +275,6 @@ def test_reading_stops_once_the_point_is_passed(
     # the file cut short near its end (several batches in): only a reader that gets there can tell
     cut = tmp_path / "cut.dbn.zst"
     cut.write_bytes(dbeq.read_bytes()[:-1000])
-    assert run_in_process(cut, ["--at-event", "100"], capsys)["point"]["event"] == 100
+    assert run_in_process(cut, ["--at-event", "100"], capsys)["point"]["event_index"] == 100
     with pytest.raises(SystemExit, match=r"truncated|unreadable"):
         main(["replay", str(cut), "--at-event", "1000000", "--no-progress"])

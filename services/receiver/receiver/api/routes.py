@@ -171,7 +171,7 @@ def _point_view(point: Point | None, books: PointBooks) -> dict[str, int | None]
     return {
         "at": point.ns if isinstance(point, AtTime) else None,
         "at_event": point.index if isinstance(point, AtEvent) else None,
-        "event_index": event.event if event is not None else None,
+        "event_index": event.event_index if event is not None else None,
         "ts_recv": event.ts_recv if event is not None else None,
         "ts_event": event.ts_event if event is not None else None,
         "records": books.records,

@@ -118,7 +118,7 @@ def prefix_cut(records: MboArray, point: Point, events_before: int) -> PrefixCut
 class EventPoint(msgspec.Struct, frozen=True):
     """The event a point's prefix ends on: its index and its F_LAST record's timestamps (UNIX ns)."""
 
-    event: int
+    event_index: int
     ts_recv: int
     ts_event: int
 

@@ -56,7 +56,7 @@ def books_at(recording: Recording, point: Point) -> PointBooks:
         if cut.length:
             apply_records(market, records[: cut.length])
             event = last_event(records, cut.length, events) or event
-            events = event.event + 1 if event is not None else events
+            events = event.event_index + 1 if event is not None else events
             start += cut.length
         if not cut.beyond or (len(records) < size and not cut.length):
             return PointBooks(market, event, start)
