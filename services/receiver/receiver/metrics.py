@@ -33,24 +33,27 @@ class ReceiverMetrics(ServiceCollector):
         receiver: Receiver | None = getattr(state, "receiver", None)
         run = receiver.run if receiver is not None else None
         totals = receiver.past_runs.with_run(run) if receiver is not None else RunTotals()
+        accounting = totals.accounting
         protocol_errors = receiver.protocol_errors if receiver is not None else Counter[str]()
         rejected = receiver.rejected_connections if receiver is not None else Counter[str]()
         yield counter(
             "obm_records_received_total", "MBO records received on the ingest port", totals.records_received
         )
-        yield counter("obm_records_applied_total", "Records applied to a book", totals.applied)
+        yield counter("obm_records_applied_total", "Records applied to a book", accounting.applied)
         yield counter(
-            "obm_records_ignored_total", "Records that never change a book (trades, fills)", totals.ignored
+            "obm_records_ignored_total",
+            "Records that never change a book (trades, fills)",
+            accounting.ignored,
         )
         yield counter_by(
             "obm_records_skipped_total",
             "Records that could not be applied, by reason",
             "reason",
-            totals.skipped,
+            Counter({str(reason): count for reason, count in accounting.skipped.items()}),
             known=[str(reason) for reason in SkipReason],
         )
         yield counter(
-            "obm_events_total", "Complete book events applied (records carrying F_LAST)", totals.events
+            "obm_events_total", "Complete book events applied (records carrying F_LAST)", accounting.events
         )
         yield counter_by(
             "obm_protocol_errors_total",

@@ -38,6 +38,26 @@ class Accounting:
         """True when every record is accounted for."""
         return self.records == self.applied + self.ignored + sum(self.skipped.values())
 
+    def add(self, other: Accounting) -> None:
+        """Add ``other``'s counts to these (summing runs keeps the invariant)."""
+        self.records += other.records
+        self.applied += other.applied
+        self.ignored += other.ignored
+        self.skipped.update(other.skipped)
+        self.modify_unknown_as_add += other.modify_unknown_as_add
+        self.events += other.events
+
+    def copy(self) -> Accounting:
+        """These counts, in an object of their own."""
+        return Accounting(
+            self.records,
+            self.applied,
+            self.ignored,
+            Counter(self.skipped),
+            self.modify_unknown_as_add,
+            self.events,
+        )
+
     def as_dict(self) -> dict[str, object]:
         """Plain JSON-ready counts."""
         return {
