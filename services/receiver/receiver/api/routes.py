@@ -22,7 +22,7 @@ from obm_shared.messages import RUN_ID_PATTERN
 from receiver.api.cache import VersionedCache
 from receiver.book import hot_path_build
 from receiver.book.market import Market
-from receiver.book.views import book_view, level_orders, market_views, queue_position
+from receiver.book.views import books_document, level_orders, queue_position
 from receiver.history.archive import RecordedRun
 from receiver.history.points import MAX_TIME_NS, AtEvent, AtTime, Point, parse_time
 from receiver.history.seek import BeyondReceived, PointBooks, books_at
@@ -205,23 +205,10 @@ def _books_document(
     per_publisher: bool,
 ) -> dict[str, object]:
     try:
-        if instrument_id is None:
-            books = market_views(market, depth, per_publisher)
-        elif publisher_id is None:
-            books = market_views(market, depth, per_publisher, only=instrument_id)
-        else:
-            books = [book_view(market, instrument_id, publisher_id, depth)]
+        books = books_document(market, depth, instrument_id, publisher_id, per_publisher)
     except KeyError:
         raise HTTPException(404, f"no book for instrument {instrument_id} publisher {publisher_id}") from None
-    instruments = [
-        {
-            "instrument_id": iid,
-            "symbol": market.symbol(iid),
-            "publishers": [book.publisher_id for book in market.instrument_books(iid)],
-        }
-        for iid in market.instruments()
-    ]
-    return {"run_id": run_id, "state": state, "instruments": instruments, "books": books}
+    return {"run_id": run_id, "state": state, **books}
 
 
 @reads.get(

@@ -187,6 +187,28 @@ def market_views(
     return views
 
 
+def books_document(
+    market: Market, depth: int, instrument_id: int | None, publisher_id: int | None, per_publisher: bool
+) -> dict[str, object]:
+    """The books a read names (every instrument's, one instrument's, or one publisher's book of one) and the
+    market's instruments with their publishers; raises KeyError for a book the market does not have."""
+    if instrument_id is None:
+        books = market_views(market, depth, per_publisher)
+    elif publisher_id is None:
+        books = market_views(market, depth, per_publisher, only=instrument_id)
+    else:
+        books = [book_view(market, instrument_id, publisher_id, depth)]
+    instruments = [
+        {
+            "instrument_id": iid,
+            "symbol": market.symbol(iid),
+            "publishers": [book.publisher_id for book in market.instrument_books(iid)],
+        }
+        for iid in market.instruments()
+    ]
+    return {"instruments": instruments, "books": books}
+
+
 def level_orders(book: OrderBook, side: int, price: int) -> list[QueuedOrder]:
     """The orders queued at one price, front of the queue first."""
     level = book.levels(side).get(price)
