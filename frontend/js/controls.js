@@ -16,6 +16,8 @@ export class Controls {
     this.start = root.querySelector("#start");
     this.stop = root.querySelector("#stop");
     this.refresh = root.querySelector("#refresh-files");
+    this.liveForm = root.querySelector("#live-form");
+    this.liveDatasets = root.querySelector("#live-datasets");
     this.files = [];
     this.running = false;
     this.busy = false;
@@ -27,6 +29,10 @@ export class Controls {
     this.start.addEventListener("click", () => this.startReplay());
     this.stop.addEventListener("click", () => this.stopReplay());
     this.refresh.addEventListener("click", () => this.load());
+    this.liveForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.startLive();
+    });
   }
 
   selected() {
@@ -82,6 +88,8 @@ export class Controls {
       option.value = "";
       groups.push(option);
     }
+    const datasets = [...new Set(streamable.map((file) => file.dataset).filter(Boolean))];
+    this.liveDatasets.replaceChildren(...datasets.map((dataset) => Object.assign(el("option"), { value: dataset })));
     const keep = this.select.value || localStorage.getItem(REMEMBERED);
     this.select.replaceChildren(...groups);
     if (streamable.some((file) => file.name === keep)) this.select.value = keep;
@@ -121,6 +129,7 @@ export class Controls {
     const file = this.selected();
     this.start.disabled = this.busy || this.running || !file || !file.streamable;
     this.stop.disabled = this.busy || !this.running;
+    this.liveForm.querySelector("#live-book").disabled = this.busy || this.running;
   }
 
   speedValue() {
@@ -139,6 +148,41 @@ export class Controls {
       this.onStarted(run);
     } catch (error) {
       const where = error instanceof ApiError ? `Start failed at the ${error.service}` : "Start failed";
+      this.alerts.note("action", where, error.message);
+    } finally {
+      this.busy = false;
+      this.update();
+    }
+  }
+
+  /** The live source the form describes; the key field is emptied, so the page never keeps it. */
+  liveSource() {
+    const value = (id) => this.liveForm.querySelector(id).value.trim();
+    const symbols = value("#live-symbols").split(",").map((symbol) => symbol.trim()).filter(Boolean);
+    const key = this.liveForm.querySelector("#live-key");
+    const source = {
+      host: value("#live-host"),
+      port: Number(value("#live-port")),
+      dataset: value("#live-dataset"),
+      schema: "mbo",
+      symbols: symbols.length ? symbols : null,
+      start: value("#live-start") || null,
+      api_key: key.value,
+    };
+    key.value = "";
+    return source;
+  }
+
+  async startLive() {
+    this.busy = true;
+    this.update();
+    try {
+      const run = await api("POST", "/api/start-live", this.liveSource());
+      this.alerts.note("action", null, null);
+      this.running = true;
+      this.onStarted(run);
+    } catch (error) {
+      const where = error instanceof ApiError ? `Live feed refused at the ${error.service}` : "Live feed refused";
       this.alerts.note("action", where, error.message);
     } finally {
       this.busy = false;

@@ -139,7 +139,9 @@ function render(frame) {
   health.render(frame.health || {});
   alerts.setLive(problemsOf(frame));
   const run = frame.sender && frame.sender.run;
-  controls.setRunning(Boolean(run && run.state === "streaming"));
+  const received = frame.receiver && frame.receiver.run;
+  // a live feed is received with the sender idle
+  controls.setRunning(Boolean((run && run.state === "streaming") || (received && received.state === "receiving")));
   if (!controls.files.length && !loadingFiles && frame.health.sender && frame.health.sender.reachable) {
     loadingFiles = controls.load().finally(() => (loadingFiles = null));
   }

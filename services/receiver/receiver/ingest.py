@@ -9,6 +9,7 @@ goes quiet for ``stall_timeout_seconds`` fails its run and frees the slot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -22,10 +23,13 @@ from obm_shared.framing import (
     UnexpectedMessage,
     VersionMismatch,
 )
+from obm_shared.live_source import LiveSource
 from obm_shared.messages import PROTOCOL_VERSION, Accepted, Challenge, Handshake, Message, Refused
 from receiver.core.config import Settings
 from receiver.history.archive import Archive, RecordedRun
 from receiver.history.seek import Seeks
+from receiver.live.gateway_client import open_session
+from receiver.live.session import receive_live
 from receiver.processing import Run, RunState
 from receiver.run_output import OutputFailed
 from receiver.run_totals import RunTotals
@@ -73,6 +77,8 @@ class Receiver:
         self._pending = 0
         """Connections waiting for their handshake."""
         self._connections: set[asyncio.StreamWriter] = set()
+        self._live: asyncio.Task[None] | None = None
+        """The live feed being booked, if the current stream is one."""
 
     @property
     def receiving(self) -> bool:
@@ -107,12 +113,50 @@ class Receiver:
             writer.close()
         if self.run is not None and self.run.state in (RunState.READY, RunState.RECEIVING):
             await self.run.fail("receiver shut down")
+        await self.stop_live()
 
     async def new_run(self) -> Run:
         """Reset the market for the next stream. Refused (RuntimeError) while a stream is being received."""
         if self._receiving:
             raise RuntimeError("a stream is being received; stop the sender first")
         return await self._replace_run()
+
+    async def book_live(self, source: LiveSource) -> Run:
+        """Start a session with ``source``'s gateway, then book its feed into a new run. Raises
+        :class:`~receiver.live.session.LiveSessionError` when the session cannot start (the current run is left
+        as it was), RuntimeError while a stream is being received."""
+        if self._receiving:
+            raise RuntimeError("a stream is being received; stop it first")
+        self._receiving = True
+        try:
+            reader, writer = await open_session(source, self.settings.live_connect_timeout_seconds)
+        except BaseException:
+            self._receiving = False
+            raise
+        run = await self._replace_run()
+        logger.info("live session started", extra={"run_id": run.run_id, **source.described()})
+        self._live = asyncio.create_task(self._book_live(run, source, reader, writer), name="live-feed")
+        return run
+
+    async def stop_live(self) -> bool:
+        """Stop booking the live feed (its run ends stopped); False when none is being booked."""
+        live = self._live
+        if live is None or live.done():
+            return False
+        live.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await live
+        return True
+
+    async def _book_live(
+        self, run: Run, source: LiveSource, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            await receive_live(run, source, reader, self.settings.stall_timeout_seconds)
+        finally:
+            writer.close()
+            self._receiving = False
+            logger.info("live session ended", extra={"run_id": run.run_id, "state": run.state.value})
 
     async def _replace_run(self) -> Run:
         if self.run is not None and self.run.state == RunState.READY:

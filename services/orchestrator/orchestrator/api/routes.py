@@ -23,6 +23,7 @@ from obm_shared.auth import (
     refusal,
 )
 from obm_shared.limits import Speed
+from obm_shared.live_source import LiveSource
 from orchestrator.book_reads import DEFAULT_BOOK_DEPTH, MAX_BOOK_DEPTH, BookReads, book_query, point_query
 from orchestrator.clients import ServiceClient
 from orchestrator.control import services_status, start_replay
@@ -97,9 +98,30 @@ async def start_streaming(
         return await start_replay(sender, receiver, ingest, body.file, body.speed)
 
 
-@actions.post("/stop", summary="Stop the running replay")
-async def stop(sender: Sender) -> Any:
-    return await sender.request("POST", "/stop", json={})
+@actions.post(
+    "/start-live",
+    summary="Book a live gateway's feed (Databento's live protocol): the receiver opens the session",
+    responses={
+        403: refusal("a cross-origin request, or a gateway the receiver may not book from"),
+        409: refusal("the receiver is receiving a stream"),
+        422: invalid("the body is invalid"),
+    },
+)
+async def start_live(body: LiveSource, receiver: Receiver) -> Any:
+    # the key goes on to the receiver in the body, never in a log or an answer
+    live = body.model_dump(mode="json", by_alias=True) | {"api_key": body.api_key.get_secret_value()}
+    return await receiver.request("POST", "/start-processing", json={"live": live})
+
+
+@actions.post("/stop", summary="Stop the running replay, or the live feed being booked")
+async def stop(sender: Sender, receiver: Receiver) -> Any:
+    stopped = await sender.request("POST", "/stop", json={})
+    live = await receiver.request("POST", "/stop", json={})
+    return {
+        **stopped,
+        "stopped": bool(stopped.get("stopped")) or live["stopped"],
+        "live_stopped": live["stopped"],
+    }
 
 
 @reads.get("/files", summary="DBN files the sender can stream", responses=DOWNSTREAM_FAILURES)

@@ -7,6 +7,7 @@ from typing import Annotated
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from obm_shared.auth import (
     GUARDED_RESPONSES,
@@ -18,6 +19,7 @@ from obm_shared.auth import (
     refusal,
 )
 from obm_shared.dbn import ASK, BID
+from obm_shared.live_source import LiveSource
 from obm_shared.messages import RUN_ID_PATTERN
 from receiver.api.cache import VersionedCache
 from receiver.book import hot_path_build
@@ -28,6 +30,7 @@ from receiver.history.points import MAX_TIME_NS, AtEvent, AtTime, Point, parse_t
 from receiver.history.seek import BeyondReceived, PointBooks, books_at
 from receiver.history.timeline import timeline
 from receiver.ingest import Receiver
+from receiver.live.errors import LiveSessionError
 from receiver.processing import Run
 from receiver.run_status import run_status
 
@@ -67,19 +70,54 @@ async def current_run(receiver: Annotated[Receiver, Depends(get_receiver)]) -> R
     return receiver.run
 
 
+class StartProcessing(BaseModel):
+    """What the next run takes: a stream on the ingest port (the default), or a live gateway's feed."""
+
+    live: LiveSource | None = Field(
+        None,
+        description="book this gateway's live feed (Databento's live protocol) instead of the ingest port",
+    )
+
+
 @actions.post(
     "/start-processing",
-    summary="Reset the market and get ready for the next stream",
-    responses={409: refusal("a stream is being received")},
+    summary="Reset the market and get ready for the next stream, or start booking a live gateway's feed",
+    responses={
+        403: refusal("a cross-origin request, or a live gateway this receiver may not book from"),
+        409: refusal("a stream is being received"),
+        502: refusal("the live gateway could not be reached, or refused the key or the subscription"),
+    },
 )
-async def start_processing(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBytes:
+async def start_processing(
+    receiver: Annotated[Receiver, Depends(get_receiver)], body: StartProcessing | None = None
+) -> JSONBytes:
+    live = body.live if body is not None else None
     try:
-        run = await receiver.new_run()
+        if live is None:
+            run = await receiver.new_run()
+        elif not receiver.settings.gateway_allowed(live.host, live.port):
+            raise HTTPException(
+                403, "this receiver may not book from that gateway (see RECEIVER_LIVE_GATEWAYS)"
+            )
+        else:
+            run = await receiver.book_live(live)
     except RuntimeError as error:
         raise HTTPException(409, str(error)) from None
-    return JSONBytes(
-        {"run_id": run.run_id, "state": run.state.value, "ingest_port": receiver.settings.ingest_port}
-    )
+    except LiveSessionError as error:
+        raise HTTPException(502, str(error)) from None
+    answer: dict[str, object] = {
+        "run_id": run.run_id,
+        "state": run.state.value,
+        "ingest_port": receiver.settings.ingest_port,
+    }
+    if live is not None:
+        answer["live"] = live.described()
+    return JSONBytes(answer)
+
+
+@actions.post("/stop", summary="Stop booking a live feed (its run ends stopped)")
+async def stop(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBytes:
+    return JSONBytes({"stopped": await receiver.stop_live()})
 
 
 @reads.get("/status", summary="State, counts, rate and errors of the current run")

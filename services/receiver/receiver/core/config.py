@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from obm_shared.limits import MAX_FRAME_BYTES
 from obm_shared.service import ServiceSettings
+from obm_shared.targets import Target, parse_targets, target_allowed
 
 
 class Settings(ServiceSettings):
@@ -63,3 +64,17 @@ class Settings(ServiceSettings):
     """Most time buckets of the liquidity history over a run: two neighbours merge when it would have more."""
     history_levels: Annotated[int, Field(ge=1, le=1000)] = 10
     """Price levels per side the liquidity history keeps at the end of each bucket."""
+    live_gateways: Annotated[frozenset[Target], NoDecode] = frozenset({("127.0.0.1", 13000)})
+    """Comma-separated ``host:port`` live gateways a live run may book from (a sender's replay gateway, or
+    Databento's, e.g. ``glbx-mdp3.lsg.databento.com:13000``); any other is refused."""
+    live_connect_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    """A live gateway that has not authenticated and started the session within this long is given up."""
+
+    @field_validator("live_gateways", mode="before")
+    @classmethod
+    def _split_gateways(cls, value: object) -> object:
+        return parse_targets(value)
+
+    def gateway_allowed(self, host: str, port: int) -> bool:
+        """True when a live run may book from ``host:port``."""
+        return target_allowed(self.live_gateways, host, port)

@@ -1,0 +1,87 @@
+"""Starting a live run: only from an allowed gateway, and a session that cannot start (unreachable, wrong key)
+is refused with the reason while the current run and books stay as they were; the key never shows."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from obm_shared.live_protocol import MAX_LINE_BYTES, AuthRequest, decode_line, read_line
+from receiver.core.config import Settings
+from receiver.ingest import Receiver
+from receiver.main import create_app
+
+KEY = "db-" + "K" * 24 + "secrt"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def live_body(port: int) -> dict[str, Any]:
+    return {"live": {"host": "127.0.0.1", "port": port, "dataset": "GLBX.MDP3", "api_key": KEY}}
+
+
+async def refusing_gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A gateway that greets, challenges, and refuses whatever key answers."""
+    writer.write(b"lsg_version=0.0.0\ncram=challenge\n")
+    decode_line(await read_line(reader), AuthRequest)
+    writer.write(b"success=0|error=Authentication failed.\n")
+    await writer.drain()
+    writer.close()
+
+
+@pytest.fixture
+async def receiver(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Receiver, int]]:
+    """The receiver's app in process, allowed to book from one gateway port (nothing listens there yet)."""
+    port = free_port()
+    settings = Settings(output_dir=tmp_path, live_gateways=frozenset({("127.0.0.1", port)}))
+    app = create_app(settings)
+    app.state.receiver = Receiver(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
+        yield client, app.state.receiver, port
+
+
+async def test_a_gateway_not_allowed_is_refused_and_nothing_changes(
+    receiver: tuple[httpx.AsyncClient, Receiver, int],
+) -> None:
+    client, state, port = receiver
+    before = (await client.post("/start-processing", json={})).json()["run_id"]
+    answer = await client.post("/start-processing", json=live_body(port + 1))
+    assert answer.status_code == 403, answer.text
+    assert "RECEIVER_LIVE_GATEWAYS" in answer.json()["detail"]
+    assert state.run is not None and state.run.run_id == before and not state.receiving
+
+
+async def test_an_unreachable_gateway_is_a_502_with_the_reason_and_the_run_stays(
+    receiver: tuple[httpx.AsyncClient, Receiver, int],
+) -> None:
+    client, state, port = receiver
+    before = (await client.post("/start-processing", json={})).json()["run_id"]
+    answer = await client.post("/start-processing", json=live_body(port))
+    assert answer.status_code == 502, answer.text
+    assert f"gateway 127.0.0.1:{port} cannot be reached" in answer.json()["detail"]
+    assert state.run is not None and state.run.run_id == before and not state.receiving
+
+
+async def test_a_refused_key_is_a_502_in_the_gateways_words_and_the_key_never_shows(
+    receiver: tuple[httpx.AsyncClient, Receiver, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, state, port = receiver
+    server = await asyncio.start_server(refusing_gateway, "127.0.0.1", port, limit=MAX_LINE_BYTES)
+    async with server:
+        answer = await client.post("/start-processing", json=live_body(port))
+    assert answer.status_code == 502, answer.text
+    assert "refused the session: Authentication failed." in answer.json()["detail"]
+    assert not state.receiving, "a refused session must free the receiver for the next stream"
+    for text in (answer.text, (await client.get("/status")).text, caplog.text):
+        assert KEY not in text and KEY[-5:] + '"' not in text, "the API key must never be shown"
