@@ -1,4 +1,4 @@
-"""The sender's Prometheus metrics, read from its streamer when scraped (streaming counts nothing twice)."""
+"""The sender's Prometheus metrics, read from its streamer and gateway when scraped (streaming counts nothing twice)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from starlette.datastructures import State
 
 from obm_shared.metrics import ServiceCollector, add_service_metrics, counter, state_gauge
+from sender.gateway.server import Gateway
 from sender.streamer import Streamer, StreamJob, StreamState
 
 
@@ -47,6 +48,22 @@ class SenderMetrics(ServiceCollector):
             "obm_stream_failures_total",
             "Streams that ended failed (not done, not stopped by the user)",
             streamer.streams_failed if streamer is not None else 0,
+        )
+        gateway: Gateway | None = getattr(state, "gateway", None)
+        yield GaugeMetricFamily(
+            "obm_gateway_sessions",
+            "Open sessions of the Databento-compatible live gateway",
+            value=len(gateway.sessions) if gateway is not None else 0,
+        )
+        yield counter(
+            "obm_gateway_records_sent_total",
+            "MBO records sent to live gateway clients",
+            gateway.records_sent() if gateway is not None else 0,
+        )
+        yield counter(
+            "obm_gateway_auth_failures_total",
+            "Live gateway clients refused for a wrong or missing API key",
+            gateway.auth_failures_total if gateway is not None else 0,
         )
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from demo_market.writer import DEFAULT_RECORDS
+from obm_shared.limits import Speed
+from obm_shared.live_protocol import validate_api_key
 from obm_shared.service import ServiceSettings
 
 
@@ -34,6 +36,22 @@ class Settings(ServiceSettings):
     """A receiver that takes no data for this long fails the run (no hang)."""
     max_paced_gap_seconds: float = 5.0
     """In paced replay, a longer quiet spell in market time is shortened to this."""
+    gateway_port: Annotated[int, Field(ge=0, le=65535)] = 13000
+    """TCP port of the Databento-compatible live gateway (Databento's own port); 0 turns the gateway off."""
+    gateway_api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    """Comma-separated API keys (Databento's format) a gateway client may authenticate with."""
+    gateway_max_sessions: Annotated[int, Field(ge=1)] = 8
+    gateway_speed: Speed | None = None
+    """Market-time speed of every gateway session; none: as fast as each client reads."""
+    gateway_records_per_batch: Annotated[int, Field(ge=1)] = 65_536
+    """Records read, filtered and written at a time by a gateway session."""
+
+    @field_validator("gateway_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(SecretStr(validate_api_key(key.strip())) for key in value.split(",") if key.strip())
+        return value
 
     @field_validator("allowed_receivers", mode="before")
     @classmethod
