@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from obm_shared.dbn_file import instrument_symbols, open_mbo_file
+from obm_shared.limits import MIN_SPEED
 from obm_shared.live_protocol import (
     AuthRequest,
     SessionStart,
@@ -236,27 +238,40 @@ def _sessions(gateway: Gateway) -> list[dict[str, object]]:
     return sessions
 
 
-def test_a_slow_reader_holds_the_sender_to_a_bounded_backlog_and_can_be_stopped(gateway: Gateway) -> None:
-    total = len(file_records(DBEQ))
-    rss_before = _rss_bytes(gateway.pid)
+@contextmanager
+def _raw_session(
+    gateway: Gateway, dataset: str, symbols: str, heartbeat_interval_s: int | None = None
+) -> Iterator[socket.socket]:
+    """A started session on a plain socket with a small receive buffer, the way a slow client's would be."""
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF_BYTES)
         sock.connect(("127.0.0.1", gateway.port))
         sock.settimeout(SESSION_SECONDS)
         _read_line(sock)
         cram = _read_line(sock).decode().strip().removeprefix("cram=")
-        sock.sendall(encode_line(AuthRequest(auth=cram_response(cram, KEY), dataset="DBEQ.BASIC")))
+        auth = AuthRequest(cram_response(cram, KEY), dataset, heartbeat_interval_s=heartbeat_interval_s)
+        sock.sendall(encode_line(auth))
         assert _read_line(sock).startswith(b"success=1")
-        sock.sendall(
-            encode_line(SubscriptionRequest(schema="mbo", stype_in="raw_symbol", symbols="ALL_SYMBOLS"))
-            + encode_line(SessionStart())
-        )
+        subscription = SubscriptionRequest(schema="mbo", stype_in="raw_symbol", symbols=symbols)
+        sock.sendall(encode_line(subscription) + encode_line(SessionStart()))
+        yield sock
+
+
+def _streaming_session(gateway: Gateway) -> dict[str, object]:
+    (session,) = [s for s in _sessions(gateway) if s["state"] == "streaming"]
+    return session
+
+
+def test_a_slow_reader_holds_the_sender_to_a_bounded_backlog_and_can_be_stopped(gateway: Gateway) -> None:
+    total = len(file_records(DBEQ))
+    rss_before = _rss_bytes(gateway.pid)
+    with _raw_session(gateway, "DBEQ.BASIC", "ALL_SYMBOLS") as sock:
         received_bytes = 0
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             received_bytes += len(sock.recv(16 * 1024))
             time.sleep(0.02)
-        (session,) = [s for s in _sessions(gateway) if s["state"] == "streaming"]
+        session = _streaming_session(gateway)
         sent = int(str(session["records_sent"]))
         in_flight = sent - received_bytes // MBO_RECORD_SIZE
         # what a slow reader may have waiting for it: one batch and the two sockets' buffers, never the file
@@ -271,5 +286,34 @@ def test_a_slow_reader_holds_the_sender_to_a_bounded_backlog_and_can_be_stopped(
         assert stop.status_code == 200, stop.text
         while sock.recv(1 << 20):
             pass
-    (stopped,) = [s for s in _sessions(gateway) if s["id"] == session["id"]]
-    assert stopped["state"] == "stopped"
+    assert _state(gateway, session) == "stopped"
+
+
+def test_a_paced_session_sends_heartbeats_when_quiet(gateway: Gateway) -> None:
+    decoder = databento_dbn.DBNDecoder()
+    heartbeats: list[databento_dbn.SystemMsg] = []
+    with _raw_session(gateway, "DBEQ.BASIC", "ALL_SYMBOLS", heartbeat_interval_s=1) as sock:
+        # the reader holds back, so the session is still streaming when its speed changes
+        time.sleep(0.3)
+        session = _streaming_session(gateway)
+        slowest = {"speed": MIN_SPEED}
+        paced = httpx.post(f"{gateway.url}/gateway/sessions/{session['id']}/speed", json=slowest)
+        assert paced.status_code == 200 and paced.json()["speed"] == MIN_SPEED, paced.text
+        sock.settimeout(0.1)
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline and len(heartbeats) < 2:
+            with suppress(TimeoutError):
+                decoder.write(sock.recv(1 << 20))
+            for record in decoder.decode():
+                if isinstance(record, databento_dbn.SystemMsg) and record.is_heartbeat():
+                    heartbeats.append(record)
+    assert len(heartbeats) >= 2, "no heartbeat within 3.5 s of a session that went quiet (interval 1 s)"
+    deadline = time.monotonic() + ERROR_SECONDS
+    while time.monotonic() < deadline and _state(gateway, session) == "streaming":
+        time.sleep(0.05)
+    assert _state(gateway, session) == "failed", "a paced session whose client left is still streaming"
+
+
+def _state(gateway: Gateway, session: dict[str, object]) -> object:
+    (listed,) = [s for s in _sessions(gateway) if s["id"] == session["id"]]
+    return listed["state"]

@@ -18,6 +18,7 @@ from typing import Final, Protocol
 from databento_dbn import ErrorCode
 
 from obm_shared.live_protocol import (
+    MAX_LINE_BYTES,
     AuthRequest,
     AuthResponse,
     Challenge,
@@ -159,7 +160,20 @@ class GatewaySession:
             requests.append(line)
         plan = await gateway.plan(request.dataset, requests)
         self.symbols = plan.symbols
-        await self._stream(writer, plan, request.heartbeat_interval_s or DEFAULT_HEARTBEAT_SECONDS)
+        stream = asyncio.create_task(
+            self._stream(writer, plan, request.heartbeat_interval_s or DEFAULT_HEARTBEAT_SECONDS)
+        )
+        # a paced session may sleep for long: a client that leaves must end it now, not at its next write
+        left = asyncio.create_task(_until_eof(reader))
+        try:
+            await asyncio.wait({stream, left}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            left.cancel()
+            if not stream.done():
+                stream.cancel()
+                self._end(SessionState.FAILED, "the client closed the connection")
+        if not stream.cancelled():
+            stream.result()
 
     async def _stream(self, writer: asyncio.StreamWriter, plan: ReplayPlan, heartbeat_seconds: int) -> None:
         self.state, self.streaming_since, self._market_ns = (
@@ -214,3 +228,9 @@ class GatewaySession:
 
     def _end(self, state: SessionState, problem: str | None) -> None:
         self.state, self.problem, self.ended_at = state, problem, time.monotonic()
+
+
+async def _until_eof(reader: asyncio.StreamReader) -> None:
+    """Returns when the client closes its side; lines it sends once streaming are not acted on."""
+    while await reader.read(MAX_LINE_BYTES):
+        pass
