@@ -48,6 +48,11 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, token:
     raise RuntimeError(f"{url}/status did not answer within {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
 
 
+FIXED_PORTS_OFF = {"sender": {"SENDER_GATEWAY_PORT": "0"}}
+"""Ports a service opens at a fixed number by default, off in a local stack unless its caller gives one: two
+stacks, or one beside `make up`, must not collide."""
+
+
 @contextmanager
 def local_services(
     services: Mapping[str, Mapping[str, object]], logs_dir: Path, http_ports: Mapping[str, int]
@@ -64,6 +69,7 @@ def local_services(
                 **os.environ,
                 f"{name.upper()}_HTTP_PORT": str(http_ports[name]),
                 f"{name.upper()}_HOST": "127.0.0.1",
+                **FIXED_PORTS_OFF.get(name, {}),
             }
             env |= {key: str(value) for key, value in extra.items()}
             process = subprocess.Popen(

@@ -14,6 +14,8 @@ from scripts.local_stack import free_port, local_services
 from tests.conftest import DATA_DIR
 
 DEMO_RECORDS = 60_000
+GATEWAY_KEY = "db-" + "Stack" * 5 + "Gate"
+"""The API key the stack's live gateway takes (Databento's format: db- and 29 letters or digits)."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Stack:
     """The OBM_API_TOKEN the services share, if they were given one."""
     ingest_port: int = 0
     """The receiver's TCP ingest port (the one target the sender is allowed)."""
+    gateway_port: int = 0
+    """The sender's live gateway (the one gateway the receiver may book from), which takes :data:`GATEWAY_KEY`."""
 
     @property
     def auth(self) -> dict[str, str]:
@@ -64,10 +68,19 @@ def running_stack(root: Path, token: str | None = None, read_auth: str = "open")
         (data_dir / "real").symlink_to(DATA_DIR.resolve(), target_is_directory=True)
     write_demo_file(data_dir / "demo" / "demo.mbo.dbn", records=DEMO_RECORDS)
 
-    ports = {name: free_port() for name in ("receiver", "sender", "orchestrator", "ingest")}
+    ports = {name: free_port() for name in ("receiver", "sender", "orchestrator", "ingest", "gateway")}
     services = {
-        "receiver": {"RECEIVER_INGEST_PORT": ports["ingest"], "RECEIVER_OUTPUT_DIR": output_dir},
-        "sender": {"SENDER_DATA_DIR": data_dir, "SENDER_RECEIVER_PORT": ports["ingest"]},
+        "receiver": {
+            "RECEIVER_INGEST_PORT": ports["ingest"],
+            "RECEIVER_OUTPUT_DIR": output_dir,
+            "RECEIVER_LIVE_GATEWAYS": f"127.0.0.1:{ports['gateway']}",
+        },
+        "sender": {
+            "SENDER_DATA_DIR": data_dir,
+            "SENDER_RECEIVER_PORT": ports["ingest"],
+            "SENDER_GATEWAY_PORT": ports["gateway"],
+            "SENDER_GATEWAY_API_KEYS": GATEWAY_KEY,
+        },
         "orchestrator": {
             "ORCHESTRATOR_SENDER_URL": f"http://127.0.0.1:{ports['sender']}",
             "ORCHESTRATOR_RECEIVER_URL": f"http://127.0.0.1:{ports['receiver']}",
@@ -88,4 +101,5 @@ def running_stack(root: Path, token: str | None = None, read_auth: str = "open")
             logs_dir,
             token,
             ports["ingest"],
+            ports["gateway"],
         )
