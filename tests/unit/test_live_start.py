@@ -12,10 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
+from obm_shared.dbn_file import open_mbo_file
 from obm_shared.live_protocol import MAX_LINE_BYTES, AuthRequest, decode_line, read_line
 from receiver.core.config import Settings
 from receiver.ingest import Receiver
 from receiver.main import create_app
+from receiver.processing import RunState
 
 KEY = "db-" + "K" * 24 + "secrt"
 
@@ -28,6 +30,18 @@ def free_port() -> int:
 
 def live_body(port: int) -> dict[str, Any]:
     return {"live": {"host": "127.0.0.1", "port": port, "dataset": "GLBX.MDP3", "api_key": KEY}}
+
+
+async def endless_gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> None:
+    """A gateway that takes any key, sends ``data`` (DBN) and then nothing, as a live feed on a quiet market."""
+    writer.write(b"lsg_version=0.0.0\ncram=challenge\n")
+    decode_line(await read_line(reader), AuthRequest)
+    writer.write(b"success=1|session_id=1\n")
+    while not (await read_line(reader)).startswith(b"start_session"):
+        pass
+    writer.write(data)
+    await writer.drain()
+    await reader.read()  # until the receiver leaves
 
 
 async def refusing_gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -85,3 +99,32 @@ async def test_a_refused_key_is_a_502_in_the_gateways_words_and_the_key_never_sh
     assert not state.receiving, "a refused session must free the receiver for the next stream"
     for text in (answer.text, (await client.get("/status")).text, caplog.text):
         assert KEY not in text and KEY[-5:] + '"' not in text, "the API key must never be shown"
+
+
+@pytest.mark.realdata
+async def test_stop_ends_a_live_feed_stopped_with_what_it_booked(
+    receiver: tuple[httpx.AsyncClient, Receiver, int], clx5: Path
+) -> None:
+    client, state, port = receiver
+    mbo_file = open_mbo_file(clx5)
+    records = next(mbo_file.batches(10_000))
+    data = mbo_file.header() + records.tobytes()
+    server = await asyncio.start_server(
+        lambda reader, writer: endless_gateway(reader, writer, data), "127.0.0.1", port, limit=MAX_LINE_BYTES
+    )
+    async with server:
+        started = await client.post("/start-processing", json=live_body(port))
+        assert started.status_code == 200, started.text
+        assert KEY not in started.text
+        run = state.run
+        assert run is not None
+        for _ in range(200):  # until the records sent are booked
+            if run.market.accounting.records == len(records):
+                break
+            await asyncio.sleep(0.01)
+        stopped = await client.post("/stop", json={})
+        assert stopped.json() == {"stopped": True}
+    assert run.state == RunState.STOPPED, f"run {run.state}: {run.last_error}"
+    assert run.market.accounting.records == len(records) and run.market.accounting.balanced
+    assert not state.receiving, "a stopped feed must free the receiver for the next stream"
+    assert (await client.post("/stop", json={})).json() == {"stopped": False}
