@@ -37,6 +37,7 @@ SESSION_SECONDS = 30.0
 ERROR_SECONDS = 1.0
 SLOW_BATCH_RECORDS = 16_384
 SLOW_RCVBUF_BYTES = 64 * 1024
+MAX_SESSIONS = 2
 
 pytestmark = pytest.mark.skipif(
     not all(path.is_file() for path in (CLX5, ESM4, DBEQ)),
@@ -67,6 +68,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         "SENDER_GATEWAY_PORT": gateway_port,
         "SENDER_GATEWAY_API_KEYS": KEY,
         "SENDER_GATEWAY_RECORDS_PER_BATCH": SLOW_BATCH_RECORDS,
+        "SENDER_GATEWAY_MAX_SESSIONS": MAX_SESSIONS,
     }
     with local_services({"sender": environment}, logs_dir, ports) as running:
         url = running.urls["sender"]
@@ -317,3 +319,19 @@ def test_a_paced_session_sends_heartbeats_when_quiet(gateway: Gateway) -> None:
 def _state(gateway: Gateway, session: dict[str, object]) -> object:
     (listed,) = [s for s in _sessions(gateway) if s["id"] == session["id"]]
     return listed["state"]
+
+
+def test_a_session_beyond_the_limit_is_refused_with_the_reason(gateway: Gateway) -> None:
+    with (
+        _raw_session(gateway, "DBEQ.BASIC", "ALL_SYMBOLS"),
+        _raw_session(gateway, "DBEQ.BASIC", "ALL_SYMBOLS"),
+    ):
+        began = time.perf_counter()
+        with pytest.raises(databento.BentoError, match=f"too many sessions.*at most {MAX_SESSIONS}"):
+            live(gateway).subscribe(dataset="GLBX.MDP3", schema="mbo", symbols=["CLX5"])
+        assert time.perf_counter() - began < ERROR_SECONDS
+    deadline = time.monotonic() + ERROR_SECONDS
+    while streaming := [session for session in _sessions(gateway) if session["state"] == "streaming"]:
+        assert time.monotonic() < deadline, f"sessions whose clients left are still streaming: {streaming}"
+        time.sleep(0.05)
+    replay(*subscribed(gateway, "GLBX.MDP3", ["CLX5"]))

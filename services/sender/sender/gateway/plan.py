@@ -5,7 +5,7 @@ Kept free of sockets and asyncio: the session turns a :class:`ReplayPlan` into D
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -82,6 +82,17 @@ class ReplayPlan:
     files: list[FileSelection] = field(default_factory=list)
     mappings: list[SymbolMapping] = field(default_factory=list)
     errors: list[ReplayError] = field(default_factory=list)
+    _announced: set[SymbolMapping] = field(default_factory=set, repr=False)
+
+    def announce(self, mapping: SymbolMapping) -> None:
+        """Add ``mapping`` unless an earlier line already did."""
+        if mapping not in self._announced:
+            self._announced.add(mapping)
+            self.mappings.append(mapping)
+
+
+_Instrument = tuple[str, int, str]
+"""A file's name, an instrument id in it, and its raw symbol."""
 
 
 @dataclass
@@ -109,6 +120,7 @@ def plan_replay(
     )
     wanted: dict[str, _Wanted] = {info.name: _Wanted() for info in dataset_files}
     starts: list[int] = []
+    indexes: dict[str, dict[str, list[_Instrument]]] = {}
     for request in requests:
         problem = _refusal(request)
         if problem is not None:
@@ -120,7 +132,9 @@ def plan_replay(
             plan.errors.append(ReplayError(ErrorCode.INVALID_SUBSCRIPTION, str(error)))
             continue
         starts.append(from_ns)
-        _resolve(plan, request, from_ns, dataset_files, wanted)
+        if request.stype_in not in indexes:
+            indexes[request.stype_in] = _symbol_index(dataset_files, request.stype_in)
+        _resolve(plan, request, from_ns, indexes[request.stype_in], wanted)
     chosen = [
         info for info in dataset_files if wanted[info.name].starts or wanted[info.name].every_from is not None
     ]
@@ -151,39 +165,29 @@ def _resolve(
     plan: ReplayPlan,
     request: SubscriptionRequest,
     from_ns: int,
-    files: Sequence[FileInfo],
+    index: Mapping[str, list[_Instrument]],
     wanted: dict[str, _Wanted],
 ) -> None:
     """Add the request's instruments to ``wanted`` and its mappings (or its unknown symbols) to ``plan``."""
     symbols = request.symbol_list()
     if symbols == [ALL_SYMBOLS]:
-        for info in files:
-            entry = wanted[info.name]
+        for entry in wanted.values():
             entry.every_from = from_ns if entry.every_from is None else min(entry.every_from, from_ns)
         plan.symbols.append(ALL_SYMBOLS)
-        announced = {(mapping.instrument_id, mapping.raw_symbol) for mapping in plan.mappings}
-        for info in files:
-            for instrument_id, raw_symbol in sorted(info.instruments.items()):
-                if (instrument_id, raw_symbol) not in announced:
-                    announced.add((instrument_id, raw_symbol))
-                    plan.mappings.append(SymbolMapping(raw_symbol, "raw_symbol", instrument_id, raw_symbol))
+        for instruments in index.values():
+            for _, instrument_id, raw_symbol in instruments:
+                plan.announce(SymbolMapping(raw_symbol, "raw_symbol", instrument_id, raw_symbol))
         return
     unknown: list[str] = []
     for symbol in symbols:
-        found = False
-        for info in files:
-            for instrument_id, raw_symbol in info.instruments.items():
-                if symbol == (str(instrument_id) if request.stype_in == "instrument_id" else raw_symbol):
-                    found = True
-                    starts = wanted[info.name].starts
-                    starts[instrument_id] = min(starts.get(instrument_id, from_ns), from_ns)
-                    mapping = SymbolMapping(symbol, request.stype_in, instrument_id, raw_symbol)
-                    if mapping not in plan.mappings:
-                        plan.mappings.append(mapping)
-        if found:
-            plan.symbols.append(symbol)
-        else:
+        if symbol not in index:
             unknown.append(symbol)
+            continue
+        plan.symbols.append(symbol)
+        for file_name, instrument_id, raw_symbol in index[symbol]:
+            starts = wanted[file_name].starts
+            starts[instrument_id] = min(starts.get(instrument_id, from_ns), from_ns)
+            plan.announce(SymbolMapping(symbol, request.stype_in, instrument_id, raw_symbol))
     if unknown:
         named = ", ".join(unknown[:MAX_NAMED_IN_ERROR])
         more = f" and {len(unknown) - MAX_NAMED_IN_ERROR} more" if len(unknown) > MAX_NAMED_IN_ERROR else ""
@@ -194,6 +198,16 @@ def _resolve(
                 " (not in any of this sender's files)",
             )
         )
+
+
+def _symbol_index(files: Sequence[FileInfo], stype_in: str) -> dict[str, list[_Instrument]]:
+    """Symbol as the client names it (raw symbol or instrument id) -> every file's instrument it names."""
+    index: dict[str, list[_Instrument]] = {}
+    for info in files:
+        for instrument_id, raw_symbol in sorted(info.instruments.items()):
+            key = str(instrument_id) if stype_in == "instrument_id" else raw_symbol
+            index.setdefault(key, []).append((info.name, instrument_id, raw_symbol))
+    return index
 
 
 def _selection(path: Path, wanted: _Wanted) -> FileSelection:

@@ -16,6 +16,8 @@ from sender.gateway.session import GatewaySession, SessionState
 
 ENDED_KEPT: Final = 32
 """Ended sessions still listed, newest last."""
+_OPEN: Final = (SessionState.SUBSCRIBING, SessionState.STREAMING)
+"""States that hold one of the gateway's session slots."""
 log = logging.getLogger(__name__)
 
 
@@ -79,6 +81,7 @@ class Gateway:
         return self.records_sent_total + sum(session.records_sent for session in self.sessions.values())
 
     async def admit(self, challenge: str, request: AuthRequest) -> str | None:
+        """None when ``request`` answers ``challenge`` with a configured key and asks for what is offered."""
         keys = [key.get_secret_value() for key in self.settings.gateway_api_keys]
         if not keys:
             self.auth_failures_total += 1
@@ -86,17 +89,18 @@ class Gateway:
         if not cram_matches(challenge, request.auth, keys):
             self.auth_failures_total += 1
             return "authentication failed: unknown API key"
-        open_sessions = sum(s.state != SessionState.AUTHENTICATING for s in self.sessions.values())
-        if open_sessions >= self.settings.gateway_max_sessions:
-            return (
-                f"too many sessions: this gateway serves at most {self.settings.gateway_max_sessions} at once"
-            )
         if request.encoding != "dbn" or request.compression != "none" or request.ts_out:
             return "only encoding=dbn, compression=none and ts_out=0 are offered"
         files = await asyncio.to_thread(self.catalog.files)
         datasets = sorted({info.dataset for info in files if info.streamable and info.dataset})
         if request.dataset not in datasets:
             return f"unknown dataset {request.dataset!r}: this sender offers {', '.join(datasets) or 'none'}"
+        # counted last, with no await before the session leaves AUTHENTICATING, so two clients cannot both pass
+        open_sessions = sum(s.state in _OPEN for s in self.sessions.values())
+        if open_sessions >= self.settings.gateway_max_sessions:
+            return (
+                f"too many sessions: this gateway serves at most {self.settings.gateway_max_sessions} at once"
+            )
         return None
 
     async def plan(self, dataset: str, requests: list[SubscriptionRequest]) -> ReplayPlan:

@@ -44,6 +44,8 @@ HANDSHAKE_TIMEOUT_SECONDS: Final = 10.0
 SUBSCRIBE_TIMEOUT_SECONDS: Final = 300.0
 """Longest wait for the next subscription line or start_session: a silent client does not hold a slot forever."""
 DEFAULT_HEARTBEAT_SECONDS: Final = 30
+MAX_SUBSCRIPTION_LINES: Final = 1_000
+"""Lines one session may send before start_session (500 symbols each): bounds what a client can make us hold."""
 STOPPED_MESSAGE: Final = "session stopped by the sender's operator"
 log = logging.getLogger(__name__)
 
@@ -121,42 +123,55 @@ class GatewaySession:
             await self._serve(reader, writer, gateway)
         except asyncio.CancelledError:
             self._end(SessionState.STOPPED, STOPPED_MESSAGE)
-            if self.streaming_since is not None and not writer.is_closing():
-                writer.write(dbn_out.error_bytes(self._market_ns, ErrorCode.UNSET, STOPPED_MESSAGE))
+            self._tell(writer, ErrorCode.UNSET, STOPPED_MESSAGE)
         except ProtocolError as error:
             self._end(SessionState.FAILED, f"protocol error: {error}")
         except TimeoutError:
             self._end(SessionState.FAILED, "the client went quiet during the handshake")
         except (ConnectionError, OSError) as error:
             self._end(SessionState.FAILED, f"connection lost: {error}")
+        except Exception as error:
+            # a fault on our side (say, a file that became unreadable) ends this session, not the sender
+            log.exception("gateway session %d failed", self.id)
+            self._end(SessionState.FAILED, f"internal error: {error}")
+            self._tell(writer, ErrorCode.INTERNAL_ERROR, f"internal error: {error}")
         finally:
             log.info("gateway session %d %s after %d records", self.id, self.state, self.records_sent)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
 
+    def _tell(self, writer: asyncio.StreamWriter, code: int, message: str) -> None:
+        """An error record for a client that is past its metadata and still connected (``code`` an ErrorCode)."""
+        if self.streaming_since is not None and not writer.is_closing():
+            writer.write(dbn_out.error_bytes(self._market_ns, code, message))
+
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gateway: Admission
     ) -> None:
         challenge = new_challenge()
-        writer.write(encode_line(Greeting(lsg_version=LSG_VERSION)) + encode_line(Challenge(cram=challenge)))
+        _write(
+            writer, encode_line(Greeting(lsg_version=LSG_VERSION)) + encode_line(Challenge(cram=challenge))
+        )
         await writer.drain()
         request = decode_line(
             await asyncio.wait_for(read_line(reader), HANDSHAKE_TIMEOUT_SECONDS), AuthRequest
         )
         refusal = await gateway.admit(challenge, request)
         if refusal is not None:
-            writer.write(encode_line(AuthResponse(success=0, error=refusal)))
+            _write(writer, encode_line(AuthResponse(success=0, error=refusal)))
             await writer.drain()
             self._end(SessionState.REFUSED, refusal)
             return
         self.dataset, self.state = request.dataset, SessionState.SUBSCRIBING
-        writer.write(encode_line(AuthResponse(success=1, session_id=str(self.id))))
+        _write(writer, encode_line(AuthResponse(success=1, session_id=str(self.id))))
         requests: list[SubscriptionRequest] = []
         while not isinstance(
             line := decode_client_line(await asyncio.wait_for(read_line(reader), SUBSCRIBE_TIMEOUT_SECONDS)),
             SessionStart,
         ):
+            if len(requests) == MAX_SUBSCRIPTION_LINES:
+                raise ProtocolError(f"more than {MAX_SUBSCRIPTION_LINES} subscription lines")
             requests.append(line)
         plan = await gateway.plan(request.dataset, requests)
         self.symbols = plan.symbols
@@ -169,31 +184,30 @@ class GatewaySession:
             await asyncio.wait({stream, left}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             left.cancel()
-            if not stream.done():
-                stream.cancel()
-                self._end(SessionState.FAILED, "the client closed the connection")
-        if not stream.cancelled():
-            stream.result()
+            client_left = not stream.done()
+            stream.cancel()
+            await asyncio.gather(stream, return_exceptions=True)
+        if client_left:
+            self._end(SessionState.FAILED, "the client closed the connection")
+            return
+        stream.result()
 
     async def _stream(self, writer: asyncio.StreamWriter, plan: ReplayPlan, heartbeat_seconds: int) -> None:
-        self.state, self.streaming_since, self._market_ns = (
-            SessionState.STREAMING,
-            time.monotonic(),
-            plan.start_ns,
-        )
-        writer.write(dbn_out.metadata_bytes(plan) + dbn_out.mapping_bytes(plan))
+        self.state = SessionState.STREAMING
+        self.streaming_since, self._market_ns = time.monotonic(), plan.start_ns
+        _write(writer, dbn_out.metadata_bytes(plan) + dbn_out.mapping_bytes(plan))
         for error in plan.errors:
-            writer.write(dbn_out.error_bytes(plan.start_ns, error.code, error.message))
+            _write(writer, dbn_out.error_bytes(plan.start_ns, error.code, error.message))
         heartbeat = asyncio.create_task(self._heartbeats(writer, heartbeat_seconds))
         try:
             await writer.drain()
             if plan.files:
                 await self._send_records(writer, plan)
-            writer.write(dbn_out.replay_completed_bytes(self._market_ns))
+            _write(writer, dbn_out.replay_completed_bytes(self._market_ns))
             await writer.drain()
         finally:
             heartbeat.cancel()
-        if writer.can_write_eof():
+        if writer.can_write_eof() and not writer.is_closing():
             writer.write_eof()
         self._end(SessionState.DONE, "; ".join(error.message for error in plan.errors) or None)
 
@@ -203,7 +217,7 @@ class GatewaySession:
             for wait_seconds, part in self._paced(batch):
                 if wait_seconds > 0:
                     await asyncio.sleep(wait_seconds)
-                writer.write(part.tobytes())
+                _write(writer, part.tobytes())
                 await writer.drain()
                 self.records_sent += len(part)
                 self._market_ns = int(part["ts_recv"][-1])
@@ -221,6 +235,8 @@ class GatewaySession:
         """A heartbeat record whenever nothing was written for ``interval_seconds`` and nothing is queued."""
         while True:
             quiet = time.monotonic() - self._last_write
+            if writer.is_closing():
+                return
             if quiet >= interval_seconds and writer.transport.get_write_buffer_size() == 0:
                 writer.write(dbn_out.heartbeat_bytes(self._market_ns))
                 self._last_write, quiet = time.monotonic(), 0.0
@@ -234,3 +250,10 @@ async def _until_eof(reader: asyncio.StreamReader) -> None:
     """Returns when the client closes its side; lines it sends once streaming are not acted on."""
     while await reader.read(MAX_LINE_BYTES):
         pass
+
+
+def _write(writer: asyncio.StreamWriter, data: bytes) -> None:
+    """Write, or raise ConnectionResetError once the connection is closing (uvloop raises RuntimeError)."""
+    if writer.is_closing():
+        raise ConnectionResetError("the client closed the connection")
+    writer.write(data)
