@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from bench.e2e import end_to_end, reads_under_load, sender_peak_rss
+from bench.gateway import gateway_figures
 from bench.measure import Figure, figure
 from bench.parts import measure_parts, wire_round_trip_rate
 from bench.seek import seeks_and_recording_cost
@@ -41,6 +42,15 @@ def _table(rows: list[tuple[str, Figure]]) -> str:
     return "\n".join(lines)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (figures vary by CPU: every result names it)."""
+    with Path("/proc/cpuinfo").open() as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.processor() or "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument(
@@ -62,8 +72,8 @@ def main() -> None:
     parser.add_argument("--workloads", default="clx5,demo", help="comma-separated: clx5, demo")
     parser.add_argument(
         "--sections",
-        default="parts,e2e,reads,seek,memory",
-        help="comma-separated: parts, e2e, reads, seek (CLX5 only), memory",
+        default="parts,e2e,reads,seek,gateway,memory",
+        help="comma-separated: parts, e2e, reads, seek (CLX5 only), gateway (CLX5 only), memory",
     )
     args = parser.parse_args()
 
@@ -89,6 +99,9 @@ def main() -> None:
                 rows.append((name, figure(f"receiver peak RSS ({fig.name})", "MB", [rss])))
         if "reads" in sections:
             rows += [(name, fig) for fig in reads_under_load(path, args.runs)]
+        if "gateway" in sections and name == SEEK_WORKLOAD:
+            client_workload = workload(name, args.json_records, clx5)
+            rows += [(name, fig) for fig in gateway_figures(path, client_workload, args.runs)]
         if "seek" in sections and name == SEEK_WORKLOAD:
             seek_figures, seek_summary = seeks_and_recording_cost(path, args.runs)
             rows += [(name, fig) for fig in seek_figures]
@@ -104,6 +117,7 @@ def main() -> None:
     now = time.gmtime()
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", now),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "python": platform.python_version(),
@@ -120,7 +134,7 @@ def main() -> None:
         LATEST.write_text(text)
         written = LATEST
     print(
-        f"\nCPUs: {os.cpu_count()}  ({platform.machine()}, Python {platform.python_version()}),"
+        f"\nCPUs: {os.cpu_count()} x {cpu_model()} ({platform.machine()}, Python {platform.python_version()}),"
         f" receiver hot path: {hot_path_build()}"
     )
     print(_table(rows))

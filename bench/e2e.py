@@ -46,10 +46,14 @@ def peak_rss_mb(pid: int) -> float:
 
 @contextmanager
 def pipeline(
-    data_dir: Path, output_enabled: bool, orchestrator: bool = False, recording_enabled: bool = True
+    data_dir: Path,
+    output_enabled: bool,
+    orchestrator: bool = False,
+    recording_enabled: bool = True,
+    gateway: tuple[int, str] | None = None,
 ) -> Iterator[tuple[LocalStack, Path]]:
     """A receiver and a sender (and the orchestrator) on loopback; yields the stack and the receiver's
-    output folder."""
+    output folder. ``gateway`` (port, API key) opens the sender's live gateway, which the receiver may book."""
     ports = {"receiver": free_port(), "sender": free_port(), "orchestrator": free_port()}
     ingest = free_port()
     with tempfile.TemporaryDirectory() as scratch:
@@ -67,6 +71,10 @@ def pipeline(
                 "SENDER_LOG_LEVEL": "WARNING",
             },
         }
+        if gateway is not None:
+            port, key = gateway
+            services["sender"] |= {"SENDER_GATEWAY_PORT": port, "SENDER_GATEWAY_API_KEYS": key}
+            services["receiver"]["RECEIVER_LIVE_GATEWAYS"] = f"127.0.0.1:{port}"
         if orchestrator:
             services["orchestrator"] = {
                 "ORCHESTRATOR_SENDER_URL": f"http://127.0.0.1:{ports['sender']}",
@@ -86,14 +94,19 @@ def replay_once(stack: LocalStack, file_name: str) -> dict[str, Any]:
         client.post(
             f"{stack.urls['sender']}/start-streaming", json={"file": file_name}, timeout=60
         ).raise_for_status()
-        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            run: dict[str, Any] = client.get(f"{stack.urls['receiver']}/status").json()["run"]
-            if run["state"] in ("done", "failed"):
-                if run["state"] != "done" or not run["accounted"]:
-                    raise RuntimeError(f"replay of {file_name} did not complete cleanly: {run}")
-                return run
-            time.sleep(STATUS_POLL_SECONDS)
+        return wait_for_run(client, stack, file_name)
+
+
+def wait_for_run(client: httpx.Client, stack: LocalStack, file_name: str) -> dict[str, Any]:
+    """The receiver's run status once the run is over; raises unless it is done with every record accounted."""
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        run: dict[str, Any] = client.get(f"{stack.urls['receiver']}/status").json()["run"]
+        if run["state"] in ("done", "failed", "stopped"):
+            if run["state"] != "done" or not run["accounted"]:
+                raise RuntimeError(f"replay of {file_name} did not complete cleanly: {run}")
+            return run
+        time.sleep(STATUS_POLL_SECONDS)
     raise RuntimeError(f"replay of {file_name} did not finish in {RUN_TIMEOUT_SECONDS} s")
 
 
