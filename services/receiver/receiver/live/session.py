@@ -59,6 +59,8 @@ async def receive_live(
                 await run.fail(f"the gateway closed the session after {stream.records} records")
                 return
             await stream.feed(chunk)
+            if len(chunk) < READ_CHUNK_BYTES:  # caught up with the gateway: book what has come
+                await stream.flush()
     except LiveSessionError as error:
         await run.fail(str(error))
     except ProtocolError as error:
@@ -93,8 +95,8 @@ class LiveStream:
         self._pending_records = 0
 
     async def feed(self, chunk: bytes) -> None:
-        """Hand the run what ``chunk`` completes; raises :class:`LiveSessionError` for an error record or bytes
-        that are not DBN."""
+        """Hand the run what ``chunk`` completes, MBO records a batch at a time (see :meth:`flush`); raises
+        :class:`LiveSessionError` for an error record or bytes that are not DBN."""
         header_before = self.stream.header
         try:
             pieces = self.stream.feed(chunk)
@@ -107,18 +109,20 @@ class LiveStream:
                 self._pending.append(piece)
                 self._pending_records += len(piece)
                 if self._pending_records >= BATCH_RECORDS:
-                    await self._flush()
+                    await self.flush()
             else:
+                await self.flush()  # records keep their order around a mapping, an error or the end
                 await self._other(piece)
-        await self._flush()
 
     async def end(self) -> None:
         """The replay is completed: the last records, then the end of the stream with its counts."""
-        await self._flush()
+        await self.flush()
         self.ended = True
         await self.handle(EndOfStream(records_sent=self.records, batches_sent=self.batches))
 
-    async def _flush(self) -> None:
+    async def flush(self) -> None:
+        """Hand the run the MBO records not handed yet: at a batch's size, before any other record, and when the
+        stream has caught up with the gateway (a live feed's records are booked as they come)."""
         if not self._pending:
             return
         records = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
