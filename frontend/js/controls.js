@@ -29,6 +29,9 @@ export class Controls {
     this.start.addEventListener("click", () => this.startReplay());
     this.stop.addEventListener("click", () => this.stopReplay());
     this.refresh.addEventListener("click", () => this.load());
+    for (const field of this.liveForm.querySelectorAll("#live-host, #live-port")) {
+      field.addEventListener("input", () => (field.dataset.edited = "true"));
+    }
     this.liveForm.addEventListener("submit", (event) => {
       event.preventDefault();
       this.startLive();
@@ -153,6 +156,16 @@ export class Controls {
       this.busy = false;
       this.update();
     }
+  }
+
+  /** Fill the gateway fields with the first gateway the receiver may book from, until the user edits them. */
+  suggestGateway(gateways) {
+    const host = this.liveForm.querySelector("#live-host");
+    const port = this.liveForm.querySelector("#live-port");
+    if (!gateways || !gateways.length || host.dataset.edited || port.dataset.edited) return;
+    const [suggested, number] = [gateways[0].slice(0, gateways[0].lastIndexOf(":")), gateways[0].slice(gateways[0].lastIndexOf(":") + 1)];
+    host.value = suggested.replace(/^\[|\]$/g, "");
+    port.value = number;
   }
 
   /** The live source the form describes; the key field is emptied, so the page never keeps it. */

@@ -140,6 +140,7 @@ function render(frame) {
   alerts.setLive(problemsOf(frame));
   const run = frame.sender && frame.sender.run;
   const received = frame.receiver && frame.receiver.run;
+  if (frame.receiver) controls.suggestGateway(frame.receiver.live_gateways);
   // a live feed is received with the sender idle
   controls.setRunning(Boolean((run && run.state === "streaming") || (received && received.state === "receiving")));
   if (!controls.files.length && !loadingFiles && frame.health.sender && frame.health.sender.reachable) {

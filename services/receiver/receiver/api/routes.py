@@ -128,6 +128,7 @@ async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBy
             "service": "receiver",
             "state": current["state"] if current else "idle",
             "ingest_port": receiver.settings.ingest_port,
+            "live_gateways": sorted(f"{host}:{port}" for host, port in receiver.settings.live_gateways),
             "rejected_connections": dict(receiver.rejected_connections),
             "protocol_errors": dict(receiver.protocol_errors),
             "hot_path": hot_path_build(),
