@@ -12,6 +12,7 @@ from demo_market.writer import DEFAULT_RECORDS
 from obm_shared.limits import Speed
 from obm_shared.live_protocol import validate_api_key
 from obm_shared.service import ServiceSettings
+from obm_shared.targets import Target, parse_targets, target_allowed
 
 
 class Settings(ServiceSettings):
@@ -28,7 +29,7 @@ class Settings(ServiceSettings):
     """Size of the demo file that ``python -m sender.seed`` writes into an empty data folder."""
     receiver_host: str = "127.0.0.1"
     receiver_port: int = 9000
-    allowed_receivers: Annotated[frozenset[tuple[str, int]], NoDecode] = frozenset()
+    allowed_receivers: Annotated[frozenset[Target], NoDecode] = frozenset()
     """Comma-separated ``host:port`` targets a request may name; empty: ``receiver_host:receiver_port`` only."""
     records_per_batch: int = 16_384
     connect_timeout_seconds: float = 5.0
@@ -56,22 +57,10 @@ class Settings(ServiceSettings):
     @field_validator("allowed_receivers", mode="before")
     @classmethod
     def _split_targets(cls, value: object) -> object:
-        if isinstance(value, str):
-            return frozenset(parse_target(item) for item in value.split(",") if item.strip())
-        return value
+        return parse_targets(value)
 
     def receiver_allowed(self, host: str, port: int) -> bool:
         """True when the sender may stream to ``host:port`` (host names compared without case)."""
-        allowed = self.allowed_receivers or {(self.receiver_host, self.receiver_port)}
-        return (host.lower(), port) in {
-            (allowed_host.lower(), allowed_port) for allowed_host, allowed_port in allowed
-        }
-
-
-def parse_target(text: str) -> tuple[str, int]:
-    """``host:port`` (an IPv6 host in brackets) as a pair; raises ValueError for anything else."""
-    host, _, port = text.strip().rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"{text.strip()!r} is not host:port")
-    return host, int(port)
+        return target_allowed(
+            self.allowed_receivers or {(self.receiver_host, self.receiver_port)}, host, port
+        )
