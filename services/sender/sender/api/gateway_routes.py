@@ -21,6 +21,7 @@ from sender.gateway.server import Gateway
 actions = APIRouter(dependencies=[RequireToken], responses=GUARDED_RESPONSES, tags=["gateway"])
 reads = APIRouter(dependencies=[RequireReadToken], responses=READ_RESPONSES, tags=["gateway"])
 _NO_SESSION: Responses = {404: refusal("no open gateway session with this id")}
+_PACE_REFUSALS: Responses = {**_NO_SESSION, 400: refusal("the body cannot be decoded (not UTF-8 JSON)")}
 
 
 class SessionSpeed(BaseModel):
@@ -57,7 +58,7 @@ async def stop_session(
 @actions.post(
     "/gateway/sessions/{session_id}/speed",
     summary="Pace an open session in market time",
-    responses=_NO_SESSION,
+    responses=_PACE_REFUSALS,
 )
 async def pace_session(
     session_id: int, body: SessionSpeed, gateway: Annotated[Gateway, Depends(get_gateway)]
