@@ -24,7 +24,8 @@ class ServiceSettings(BaseSettings):
 
     Every setting has a documented default; see the README's configuration table."""
 
-    model_config = SettingsConfigDict(populate_by_name=True)
+    # a setting refused at start is named, never shown: it may be a secret (the token, a gateway key)
+    model_config = SettingsConfigDict(populate_by_name=True, hide_input_in_errors=True)
 
     host: str = "127.0.0.1"
     """Interface the service listens on; beyond loopback only with ``OBM_API_TOKEN`` set."""

@@ -23,6 +23,7 @@ import httpx
 import pytest
 import zstandard
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from obm_shared.dbn_file import DbnFileError, open_mbo_file
 from obm_shared.limits import MAX_FILE_NAME_CHARS, MAX_REQUEST_BODY_BYTES
@@ -346,3 +347,16 @@ def test_stop_after_a_finished_run_says_nothing_was_stopped(client: TestClient) 
     answer = client.post("/stop", json={}).json()
     assert answer["stopped"] is False
     assert answer["run"]["state"] in ("done", "failed")
+
+
+@pytest.mark.parametrize(
+    ("variable", "secret"),
+    [("SENDER_GATEWAY_API_KEYS", "db-notAValidKeyButStillSecret"), ("OBM_API_TOKEN", "tooShortSecret")],
+)
+def test_a_secret_refused_at_start_is_named_not_shown(
+    variable: str, secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, secret)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert secret not in str(refused.value), f"the refusal of {variable} shows the secret: {refused.value}"
