@@ -102,6 +102,7 @@ async def start_streaming(
     "/start-live",
     summary="Book a live gateway's feed (Databento's live protocol): the receiver opens the session",
     responses={
+        400: refusal("the body cannot be decoded (not UTF-8)"),
         403: refusal("a cross-origin request, or a gateway the receiver may not book from"),
         409: refusal("the receiver is receiving a stream"),
         422: invalid("the body is invalid"),

@@ -83,6 +83,7 @@ class StartProcessing(BaseModel):
     "/start-processing",
     summary="Reset the market and get ready for the next stream, or start booking a live gateway's feed",
     responses={
+        400: refusal("the body cannot be decoded (not UTF-8)"),
         403: refusal("a cross-origin request, or a live gateway this receiver may not book from"),
         409: refusal("a stream is being received"),
         502: refusal("the live gateway could not be reached, or refused the key or the subscription"),
