@@ -92,6 +92,31 @@ export class Health {
     }
   }
 
+  /** The sender's live gateway: its open sessions, each one's client, subscription, records and rate. */
+  gateway(gateway) {
+    if (!gateway) return;
+    if (!this.pills.gateway) {
+      const pill = el("span", "pill unknown");
+      pill.dataset.service = "gateway";
+      pill.append(el("span", "dot"), el("span", "name", "Gateway"), el("span", "latency num", "…"));
+      this.pills.sender.after(pill);
+      this.pills.gateway = pill;
+    }
+    if (!gateway.listening) {
+      this.set("gateway", "unknown", "off", `live gateway: ${gateway.problem}`);
+      return;
+    }
+    const lines = gateway.sessions.map(
+      (session) =>
+        `#${session.id} ${session.client} · ${session.dataset} ${session.symbols.join(",")} · ${session.state} · ` +
+        `${fmtInt(session.records_sent)} records at ${fmtInt(session.records_per_second)}/s` +
+        (session.problem ? ` · ${session.problem}` : ""),
+    );
+    const open = gateway.open_sessions;
+    const title = [`live gateway on port ${gateway.port}: ${open} of ${gateway.max_sessions} sessions open`, ...lines].join("\n");
+    this.set("gateway", "up", `${open} session${open === 1 ? "" : "s"}`, title);
+  }
+
   set(name, state, text, title) {
     const pill = this.pills[name];
     pill.className = `pill ${state}`;
@@ -109,6 +134,7 @@ export class Health {
       if (probe.reachable) {
         const state = probe.status && probe.status.state ? probe.status.state : "up";
         this.set(name, "up", `${probe.latency_ms.toFixed(1)} ms`, `${probe.url} — ${state}`);
+        if (name === "sender") this.gateway(probe.status && probe.status.gateway);
       } else {
         this.set(name, "down", "down", `${probe.url} — ${probe.error}`);
       }
@@ -118,7 +144,9 @@ export class Health {
   /** The live feed is gone: the orchestrator is unreachable, and nothing is known of the others. */
   disconnected(detail) {
     this.set("orchestrator", "down", "down", detail || "live feed disconnected");
-    for (const name of ["sender", "receiver"]) this.set(name, "unknown", "?", "unknown while the orchestrator is unreachable");
+    for (const name of ["sender", "receiver", "gateway"]) {
+      if (this.pills[name]) this.set(name, "unknown", "?", "unknown while the orchestrator is unreachable");
+    }
   }
 }
 

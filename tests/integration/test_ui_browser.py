@@ -177,8 +177,13 @@ def test_clx5_replay_shows_the_final_book_live(stack: Stack, page: Any) -> None:
     )
     assert not page.locator("#badge-locked").is_visible(), "a crossed book is not locked, yet Locked is shown"
     assert page.locator("#tape .tape-row").count() > 0, "the trade tape is empty after a replay with trades"
-    health = page.locator("#health .pill.up").count()
+    services = ", ".join(
+        f'#health .pill.up[data-service="{name}"]' for name in ("orchestrator", "sender", "receiver")
+    )
+    health = page.locator(services).count()
     assert health == 3, f"all three services are up, the page shows {health} up"
+    gateway = page.locator('#health .pill[data-service="gateway"]')
+    assert gateway.count() == 1, "the health panel should show the sender's live gateway"
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(500)  # let the last flashes of changed sizes fade before the screenshot

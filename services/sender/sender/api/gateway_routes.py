@@ -37,13 +37,7 @@ def get_gateway(request: Request) -> Gateway:
 
 @reads.get("/gateway/sessions", summary="The live gateway's open and recently ended sessions")
 async def sessions(gateway: Annotated[Gateway, Depends(get_gateway)]) -> dict[str, object]:
-    return {
-        "listening": gateway.problem is None,
-        "problem": gateway.problem,
-        "port": gateway.settings.gateway_port,
-        "max_sessions": gateway.settings.gateway_max_sessions,
-        "sessions": [session.as_dict() for session in gateway.listed()],
-    }
+    return gateway.as_dict()
 
 
 @actions.post("/gateway/sessions/{session_id}/stop", summary="End an open session", responses=_NO_SESSION)

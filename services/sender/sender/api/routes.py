@@ -18,8 +18,10 @@ from obm_shared.auth import (
     refusal,
 )
 from obm_shared.limits import Speed
+from sender.api.gateway_routes import get_gateway
 from sender.catalog import Catalog, FileNotAllowed, NotStreamable
 from sender.core.config import Settings
+from sender.gateway.server import Gateway
 from sender.start_plan import ReceiverNotAllowed, StartPlan, plan_start
 from sender.streamer import Streamer, StreamerBusy
 
@@ -136,10 +138,13 @@ def stop(streamer: Annotated[Streamer, Depends(get_streamer)]) -> dict[str, obje
 
 
 @reads.get("/status", summary="State, progress, rate and errors of the current or last stream")
-def status(streamer: Annotated[Streamer, Depends(get_streamer)]) -> dict[str, object]:
+def status(
+    streamer: Annotated[Streamer, Depends(get_streamer)], gateway: Annotated[Gateway, Depends(get_gateway)]
+) -> dict[str, object]:
     job = streamer.job
     return {
         "service": "sender",
         "state": job.state.value if job else "idle",
         "run": job.as_dict() if job else None,
+        "gateway": gateway.as_dict(),
     }

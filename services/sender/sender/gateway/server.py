@@ -64,6 +64,17 @@ class Gateway:
         if self._server is not None:
             await self._server.wait_closed()
 
+    def as_dict(self) -> dict[str, object]:
+        """The gateway as its API and the sender's status show it: listening or why not, and its sessions."""
+        return {
+            "listening": self.problem is None,
+            "problem": self.problem,
+            "port": self.settings.gateway_port,
+            "max_sessions": self.settings.gateway_max_sessions,
+            "open_sessions": len(self.sessions),
+            "sessions": [session.as_dict() for session in self.listed()],
+        }
+
     def listed(self) -> list[GatewaySession]:
         """Ended sessions (most recent ones), then the open ones."""
         return [*self.ended, *self.sessions.values()]
