@@ -15,7 +15,6 @@ from typing import Any
 
 import databento
 import httpx
-import numpy as np
 
 from bench.e2e import ingest_rate, pipeline, replay_once, start_clean, wait_for_run
 from bench.measure import Figure, figure
@@ -31,6 +30,7 @@ from obm_shared.live_protocol import (
     decode_line,
     encode_line,
 )
+from obm_shared.records import MBO_RECORD_SIZE
 from receiver.live.dbn_stream import DbnStream
 from scripts.local_stack import LocalStack, free_port
 
@@ -56,7 +56,9 @@ def plain_client_rate(port: int, dataset: str, records: int) -> float:
         stream, received = DbnStream(), 0
         started = time.perf_counter()
         while chunk := lines.read1(READ_BYTES):
-            received += sum(len(piece) for piece in stream.feed(chunk) if isinstance(piece, np.ndarray))
+            received += (
+                sum(len(piece) for piece in stream.feed(chunk) if isinstance(piece, bytes)) // MBO_RECORD_SIZE
+            )
         elapsed = time.perf_counter() - started
     if received != records:
         raise RuntimeError(f"the plain client got {received:,} of {records:,} records")

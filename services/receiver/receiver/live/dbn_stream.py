@@ -16,7 +16,7 @@ from databento_dbn import DBNDecoder, Metadata, VersionUpgradePolicy
 
 from obm_shared.dbn import MBO_RTYPE
 from obm_shared.dbn_file import DBN_MAGIC, DBN_PRELUDE_BYTES, MAX_METADATA_BYTES
-from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE, MboArray
+from obm_shared.records import MBO_DTYPE, MBO_RECORD_SIZE
 
 MBO_LENGTH_WORDS = MBO_RECORD_SIZE // 4
 """An MBO record's header gives its length in 4-byte words."""
@@ -47,19 +47,19 @@ class DbnStream:
         """Bytes received that do not complete a record yet."""
         return len(self._buffer)
 
-    def feed(self, chunk: bytes) -> list[MboArray | Any]:
-        """The MBO record runs (arrays) and other records (databento-dbn objects) that ``chunk`` completes;
+    def feed(self, chunk: bytes) -> list[bytes | Any]:
+        """The MBO record runs (their bytes) and other records (databento-dbn objects) that ``chunk`` completes;
         raises :class:`StreamDecodeError` for bytes that cannot be DBN."""
         self._buffer += chunk
         if self.header is None and not self._read_header():
             return []
-        pieces: list[MboArray | Any] = []
+        pieces: list[bytes | Any] = []
         buffer, position = self._buffer, 0
         while len(buffer) - position >= 1:
-            run = _mbo_run(buffer, position)
-            if len(run):
-                pieces.append(run)
-                position += len(run) * MBO_RECORD_SIZE
+            if run := _mbo_run(buffer, position):
+                end = position + run * MBO_RECORD_SIZE
+                pieces.append(bytes(buffer[position:end]))
+                position = end
                 continue
             length = buffer[position] * 4
             if length == 0:
@@ -102,12 +102,12 @@ class DbnStream:
             raise StreamDecodeError(f"a record of rtype {record[1]:#04x} does not decode ({error})") from None
 
 
-def _mbo_run(buffer: bytearray, position: int) -> MboArray:
-    """The MBO records from ``position`` up to the first record of another kind or the buffer's end."""
+def _mbo_run(buffer: bytearray, position: int) -> int:
+    """How many MBO records follow ``position``, up to the first record of another kind or the buffer's end."""
     whole = (len(buffer) - position) // MBO_RECORD_SIZE
     if not whole:
-        return np.empty(0, dtype=MBO_DTYPE)
+        return 0
     records = np.frombuffer(buffer, dtype=MBO_DTYPE, count=whole, offset=position)
     other = (records["length"] != MBO_LENGTH_WORDS) | (records["rtype"] != MBO_RTYPE)
-    end = int(other.argmax()) if other.any() else whole
-    return records[:end].copy()  # the buffer is reused: the run gets bytes of its own
+    del records  # the buffer may be resized only once no view of it is left
+    return int(other.argmax()) if other.any() else whole

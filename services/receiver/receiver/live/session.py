@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import numpy as np
 from databento_dbn import ErrorMsg, Schema, SymbolMappingMsg, SystemCode, SystemMsg
 
 from obm_shared.framing import ProtocolError
@@ -27,7 +26,7 @@ from obm_shared.messages import (
     StreamError,
     StreamMetadata,
 )
-from obm_shared.records import MboArray
+from obm_shared.records import MBO_RECORD_SIZE
 from receiver.live.dbn_stream import DbnStream, Header, StreamDecodeError
 from receiver.live.errors import LiveSessionError
 from receiver.processing import Run, RunState
@@ -91,7 +90,7 @@ class LiveStream:
         self.records = 0
         self.batches = 0
         self.ended = False
-        self._pending: list[MboArray] = []
+        self._pending: list[bytes] = []
         self._pending_records = 0
 
     async def feed(self, chunk: bytes) -> None:
@@ -105,9 +104,9 @@ class LiveStream:
         if header_before is None and self.stream.header is not None:
             await self.handle(self._handshake(self.stream.header))
         for piece in pieces:
-            if isinstance(piece, np.ndarray):
+            if isinstance(piece, bytes):
                 self._pending.append(piece)
-                self._pending_records += len(piece)
+                self._pending_records += len(piece) // MBO_RECORD_SIZE
                 if self._pending_records >= BATCH_RECORDS:
                     await self.flush()
             else:
@@ -125,11 +124,11 @@ class LiveStream:
         stream has caught up with the gateway (a live feed's records are booked as they come)."""
         if not self._pending:
             return
-        records = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
-        self._pending, self._pending_records = [], 0
-        batch = RecordBatch(seq=self.batches, first_index=self.records, records=records.tobytes())
+        records = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
+        count, self._pending, self._pending_records = self._pending_records, [], 0
+        batch = RecordBatch(seq=self.batches, first_index=self.records, records=records)
         self.batches += 1
-        self.records += len(records)
+        self.records += count
         await self.handle(batch)
 
     async def _other(self, record: Any) -> None:
