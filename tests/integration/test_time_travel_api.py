@@ -179,7 +179,9 @@ def test_the_books_at_a_point_are_a_fresh_replay_of_the_prefix(
         point = document["point"]
         expected = expected_point(stream, length)
         assert (point["event_index"], point["ts_recv"], point["ts_event"]) == (
-            (expected["event_index"], expected["ts_recv"], expected["ts_event"]) if expected else (None, None, None)
+            (expected["event_index"], expected["ts_recv"], expected["ts_event"])
+            if expected
+            else (None, None, None)
         ), f"{where}: answers for another event: {point}"
         assert point["records"] == length, f"{where}: a prefix of {point['records']} records"
         assert document["accounting"] == market.accounting.as_dict(), f"{where}: accounting differs"
