@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from obm_shared.limits import MAX_FILE_NAME_CHARS
+from obm_shared.live_protocol import ProtocolError, start_ns
 
 MAX_SYMBOLS = 2000
 """Symbols one live run may name; ALL_SYMBOLS (no list) takes every instrument of the dataset."""
@@ -38,6 +39,22 @@ class LiveSource(BaseModel):
     )
 
     model_config = {"populate_by_name": True}
+
+    @field_validator("start")
+    @classmethod
+    def _readable_start(cls, value: str | int | None) -> str | int | None:
+        """A start the gateway would refuse is refused here, before any connection."""
+        if value is None:
+            return value
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("start is UNIX nanoseconds, from 0")
+            return value
+        try:
+            start_ns(value)
+        except ProtocolError as error:
+            raise ValueError(str(error)) from None
+        return value
 
     def described(self) -> dict[str, object]:
         """The source as status shows it: everything but the key."""

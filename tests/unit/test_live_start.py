@@ -87,6 +87,18 @@ async def test_an_unreachable_gateway_is_a_502_with_the_reason_and_the_run_stays
     assert state.run is not None and state.run.run_id == before and not state.receiving
 
 
+@pytest.mark.parametrize("start", ["yesterday", -1])
+async def test_a_malformed_start_is_a_422_before_any_connection(
+    receiver: tuple[httpx.AsyncClient, Receiver, int], start: object
+) -> None:
+    client, state, port = receiver
+    body = live_body(port)
+    body["live"]["start"] = start
+    answer = await client.post("/start-processing", json=body)
+    assert answer.status_code == 422, answer.text
+    assert state.run is None and not state.receiving
+
+
 async def test_a_refused_key_is_a_502_in_the_gateways_words_and_the_key_never_shows(
     receiver: tuple[httpx.AsyncClient, Receiver, int], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -128,3 +140,32 @@ async def test_stop_ends_a_live_feed_stopped_with_what_it_booked(
     assert run.market.accounting.records == len(records) and run.market.accounting.balanced
     assert not state.receiving, "a stopped feed must free the receiver for the next stream"
     assert (await client.post("/stop", json={})).json() == {"stopped": False}
+
+
+@pytest.mark.realdata
+async def test_a_feed_that_goes_quiet_fails_its_run_stalled(tmp_path: Path, clx5: Path) -> None:
+    port = free_port()
+    settings = Settings(
+        output_dir=tmp_path, live_gateways=frozenset({("127.0.0.1", port)}), stall_timeout_seconds=0.3
+    )
+    app = create_app(settings)
+    state = app.state.receiver = Receiver(settings)
+    mbo_file = open_mbo_file(clx5)
+    data = mbo_file.header() + next(mbo_file.batches(1000)).tobytes()
+    server = await asyncio.start_server(
+        lambda reader, writer: endless_gateway(reader, writer, data), "127.0.0.1", port, limit=MAX_LINE_BYTES
+    )
+    async with (
+        server,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client,
+    ):
+        assert (await client.post("/start-processing", json=live_body(port))).status_code == 200
+        run = state.run
+        assert run is not None
+        for _ in range(300):
+            if run.state != RunState.RECEIVING and run.state != RunState.READY:
+                break
+            await asyncio.sleep(0.01)
+    assert run.state == RunState.FAILED, f"run {run.state}"
+    assert run.last_error == "stalled: no data from the gateway for 0.3 s"
+    assert run.market.accounting.records == 1000 and not state.receiving
