@@ -107,21 +107,22 @@ def test_a_write_error_fails_the_run_at_once_with_the_reason(
     partial = tmp_path / f"{hello.run_id}.jsonl.partial"
     partial.symlink_to("/dev/full")  # the run's file lands on a full disk
 
-    async def send() -> None:
+    async def send() -> int:
+        """Sends batches until one is refused; returns the records sent."""
         await run.handle(hello)
-        await run.handle(records(0))
-        for _ in range(1000):  # until the writer has met the full disk
-            if run.output.error is not None:
-                break
+        for batch in range(1000):  # the writer meets the full disk on its own thread, after one batch or a few
+            try:
+                await run.handle(records(2 * batch))
+            except OutputFailed:
+                return 2 * (batch + 1)
             await asyncio.sleep(0.01)
-        with pytest.raises(OutputFailed):
-            await run.handle(records(2))
+        raise AssertionError("the full disk was never reported")
 
-    asyncio.run(send())
+    sent = asyncio.run(send())
     status = run_status(run)
     assert status["state"] == "failed", "a run whose output failed reported as " + str(status["state"])
     assert status["last_error"] == f"output: writing {partial}: No space left on device"
-    assert run.records_received == run.market.accounting.records == 4, "the batch in hand was dropped"
+    assert run.records_received == run.market.accounting.records == sent, "the batch in hand was dropped"
     assert [path.name for path in tmp_path.iterdir()] == [f"{hello.run_id}.incomplete.jsonl"]
     assert any(
         record.levelname == "ERROR" and record.name.startswith("receiver") for record in caplog.records
