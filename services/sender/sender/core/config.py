@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
@@ -37,6 +37,19 @@ class Settings(ServiceSettings):
     """A receiver that takes no data for this long fails the run (no hang)."""
     max_paced_gap_seconds: float = 5.0
     """In paced replay, a longer quiet spell in market time is shortened to this."""
+    transport: Literal["tcp", "nats"] = "tcp"
+    """How a replay reaches its receivers: ``tcp`` to the receiver's ingest port, ``nats`` through a NATS JetStream
+    stream split into ``nats_partitions`` by instrument (each receiver consumes its share)."""
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_partitions: Annotated[int, Field(ge=1, le=1024)] = 4
+    """Partitions a run is split into by instrument (``obm_shared.nats_stream.partition_of``)."""
+    nats_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """A publish that NATS has not acknowledged within this long, retries included, fails the run."""
+    nats_stream_max_bytes: Annotated[int, Field(ge=1)] = 10_000_000_000
+    """Bytes the records stream keeps (10 GB): when full, a publish is refused and the run fails (nothing is
+    dropped silently)."""
+    nats_stream_max_age_seconds: Annotated[float, Field(gt=0)] = 86_400.0
+    """Age after which the records stream drops a message (a day): a receiver can rebuild a run that recent."""
     gateway_port: Annotated[int, Field(ge=0, le=65535)] = 13000
     """TCP port of the Databento-compatible live gateway (Databento's own port); 0 turns the gateway off."""
     gateway_api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()

@@ -1,0 +1,118 @@
+"""What a sender and its receivers agree on when records travel through NATS JetStream.
+
+One stream, :data:`STREAM_NAME`, holds every run's messages on the subjects ``obm.records.<partition>``. A run is
+split into ``P`` partitions by instrument (:func:`partition_of`): each partition carries its own protocol stream
+(:mod:`obm_shared.messages`): a :class:`~obm_shared.messages.Handshake`, record batches numbered within the
+partition, heartbeats, then one end or error. Every NATS message body is one frame as
+:class:`~obm_shared.framing.FrameEncoder` makes it. A run is announced in the key-value bucket :data:`RUN_BUCKET`
+(key :data:`CURRENT_RUN_KEY`) with the stream sequence of each partition's handshake, so a receiver started late
+or restarted finds where the current run starts in each partition.
+
+JetStream can lose acknowledged writes under its default fsync interval: the DBN file stays the source of truth,
+and the stream is a transport with limits (bytes, age) whose full state refuses publishes (discard new), so a full
+stream fails the run instead of dropping records.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+import numpy as np
+from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
+
+from obm_shared.framing import FrameDecoder, MalformedFrame
+from obm_shared.messages import Message, RunId
+from obm_shared.records import MBO_RECORD_SIZE
+
+STREAM_NAME: Final = "OBM_RECORDS"
+SUBJECT_PREFIX: Final = "obm.records"
+RUN_BUCKET: Final = "obm_runs"
+CURRENT_RUN_KEY: Final = "current"
+
+MAX_RECORDS_PER_MESSAGE: Final = 8192
+"""Records in one published batch: 8192 MBO records are 458,752 bytes, well under NATS's default 1 MiB payload."""
+MAX_MESSAGE_BYTES: Final = (MAX_RECORDS_PER_MESSAGE + 64) * MBO_RECORD_SIZE
+"""The stream's largest message: a full batch and its framing, with room to spare."""
+DUPLICATE_WINDOW_SECONDS: Final = 120.0
+"""A publish retried within this long, under the same message id, is stored once."""
+
+_FIBONACCI_32: Final = 2_654_435_761
+"""2^32 divided by the golden ratio: consecutive instrument ids land far apart, so a few instruments still spread."""
+
+
+class RunAnnouncement(msgspec.Struct, frozen=True):
+    """The run a sender is publishing: its id, its partition count, and where each partition's stream starts."""
+
+    run_id: RunId
+    partitions: int
+    start_sequences: list[int]
+    """Stream sequence of each partition's handshake, by partition."""
+
+
+def subject(partition: int) -> str:
+    """The subject of ``partition``'s messages."""
+    return f"{SUBJECT_PREFIX}.{partition}"
+
+
+def partition_of_subject(name: str) -> int:
+    """The partition a message's subject names."""
+    return int(name.rsplit(".", 1)[1])
+
+
+def partition_of(instrument_ids: np.ndarray, partitions: int) -> np.ndarray:
+    """The partition of each instrument id: Fibonacci hashing, ``(id * 2654435761 mod 2^32) * P >> 32``.
+
+    Stable across processes and versions (no Python ``hash``), and every record of an instrument goes to one
+    partition, so each instrument's events and books stay whole and in order."""
+    hashed = (instrument_ids.astype(np.uint64) * np.uint64(_FIBONACCI_32)) & np.uint64(0xFFFFFFFF)
+    return ((hashed * np.uint64(partitions)) >> np.uint64(32)).astype(np.int64)
+
+
+def message_id(run_id: str, partition: int, kind: str, number: int) -> str:
+    """The ``Nats-Msg-Id`` of a run's message: a retried publish carries the same id and is stored once."""
+    return f"{run_id}.{partition}.{kind}.{number}"
+
+
+def stream_config(max_bytes: int, max_age_seconds: float) -> StreamConfig:
+    """The records stream: on disk, bounded by bytes and age, refusing publishes when full (never dropping)."""
+    return StreamConfig(
+        name=STREAM_NAME,
+        subjects=[f"{SUBJECT_PREFIX}.*"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_bytes=max_bytes,
+        max_age=max_age_seconds,
+        max_msg_size=MAX_MESSAGE_BYTES,
+        discard=DiscardPolicy.NEW,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+    )
+
+
+def run_bucket_config() -> KeyValueConfig:
+    """The bucket of run announcements: only the latest value of a key matters."""
+    return KeyValueConfig(bucket=RUN_BUCKET, history=1, storage=StorageType.FILE)
+
+
+_announcement_encoder = msgspec.msgpack.Encoder()
+_announcement_decoder = msgspec.msgpack.Decoder(RunAnnouncement)
+
+
+def encode_announcement(announcement: RunAnnouncement) -> bytes:
+    return _announcement_encoder.encode(announcement)
+
+
+def decode_announcement(value: bytes) -> RunAnnouncement:
+    """Raises :class:`MalformedFrame` when ``value`` is not an announcement."""
+    try:
+        return _announcement_decoder.decode(value)
+    except msgspec.DecodeError as error:
+        raise MalformedFrame(f"undecodable run announcement: {error}") from None
+
+
+def decode_body(decoder: FrameDecoder, body: bytes) -> Message:
+    """The one protocol message a NATS message body holds; raises :class:`MalformedFrame` otherwise."""
+    messages = decoder.feed(body)
+    if len(messages) != 1 or decoder.buffered_bytes:
+        raise MalformedFrame(f"a message body of {len(body)} bytes is not exactly one frame")
+    return messages[0]
