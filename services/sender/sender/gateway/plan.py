@@ -1,6 +1,14 @@
 """What a gateway session replays: its subscription lines resolved against the catalog's files.
 
 Kept free of sockets and asyncio: the session turns a :class:`ReplayPlan` into DBN bytes.
+
+``snapshot=1`` (MBO only) begins the session with the books at its start, as Databento's live MBO snapshot does
+(see :mod:`sender.gateway.snapshot`). Databento sends the books of "now" and its client refuses a start with a
+snapshot; a replay's "now" is where it starts. So a snapshot line's start, when it has one (Raw API clients may
+send both), or else the start of the session's other lines, is where the books are taken: a ``databento.Live``
+client subscribes once with ``start=T`` and once with ``snapshot=True``. With no start at all (or 0) the books are
+taken at the beginning of the data, where none exists yet, and nothing is sent for them: the stream is then what a
+plain replay sends, and Databento's own files begin with their venue's snapshot when they have one.
 """
 
 from __future__ import annotations
@@ -82,6 +90,9 @@ class ReplayPlan:
     files: list[FileSelection] = field(default_factory=list)
     mappings: list[SymbolMapping] = field(default_factory=list)
     errors: list[ReplayError] = field(default_factory=list)
+    snapshot: bool = False
+    """A line asked for snapshot=1: the books at ``start_ns`` go first, their instruments are read from the
+    beginning of the data."""
     _announced: set[SymbolMapping] = field(default_factory=set, repr=False)
 
     def announce(self, mapping: SymbolMapping) -> None:
@@ -127,11 +138,15 @@ def plan_replay(
             plan.errors.append(ReplayError(ErrorCode.INVALID_SUBSCRIPTION, problem))
             continue
         try:
-            from_ns = start_ns(request.start) or 0
+            given_ns = start_ns(request.start)
         except ProtocolError as error:
             plan.errors.append(ReplayError(ErrorCode.INVALID_SUBSCRIPTION, str(error)))
             continue
-        starts.append(from_ns)
+        if not request.snapshot or given_ns is not None:
+            starts.append(given_ns or 0)
+        plan.snapshot = plan.snapshot or bool(request.snapshot)
+        # a snapshot's books are made from every record before the start
+        from_ns = 0 if request.snapshot else given_ns or 0
         if request.stype_in not in indexes:
             indexes[request.stype_in] = _symbol_index(dataset_files, request.stype_in)
         _resolve(plan, request, from_ns, indexes[request.stype_in], wanted)
@@ -153,11 +168,6 @@ def _refusal(request: SubscriptionRequest) -> str | None:
         )
     if request.stype_in not in OFFERED_STYPES:
         return f"stype_in {request.stype_in!r} is not offered: use one of {', '.join(OFFERED_STYPES)}"
-    if request.snapshot:
-        return (
-            "snapshot=1 is not offered by the sender's replay gateway: it replays the files' records; books at a"
-            " point in time (time travel) are built by the receiver, not the sender. Subscribe with a start instead"
-        )
     return None
 
 

@@ -36,6 +36,7 @@ from obm_shared.records import MboArray
 from sender.gateway import dbn_out
 from sender.gateway.plan import ReplayPlan
 from sender.gateway.replay import merged_batches
+from sender.gateway.snapshot import with_snapshot
 from sender.pacing import Pacer
 
 LSG_VERSION: Final = "obm-replay-1"
@@ -213,6 +214,8 @@ class GatewaySession:
 
     async def _send_records(self, writer: asyncio.StreamWriter, plan: ReplayPlan) -> None:
         batches = merged_batches(plan.files, self.records_per_batch)
+        if plan.snapshot:
+            batches = with_snapshot(batches, plan.start_ns, self.records_per_batch)
         while (batch := await asyncio.to_thread(next, batches, None)) is not None:
             for wait_seconds, part in self._paced(batch):
                 if wait_seconds > 0:
