@@ -102,19 +102,34 @@ def test_instrument_ids_resolve_as_symbols() -> None:
             ErrorCode.INVALID_SUBSCRIPTION,
             "raw_symbol, instrument_id",
         ),
-        (subscription("CLX5", snapshot=1), ErrorCode.INVALID_SUBSCRIPTION, "receiver, not the sender"),
         (
             SubscriptionRequest("mbo", "raw_symbol", "CLX5", start="soon"),
             ErrorCode.INVALID_SUBSCRIPTION,
             "soon",
         ),
     ],
-    ids=["unknown-symbols", "schema", "stype", "snapshot", "start"],
+    ids=["unknown-symbols", "schema", "stype", "start"],
 )
 def test_a_bad_line_is_an_error_record(request_: SubscriptionRequest, code: int, reason: str) -> None:
     plan = plan_replay("GLBX.MDP3", [request_], [GLBX, DBEQ_FILE], ROOT)
     (error,) = plan.errors
     assert error.code == code and reason in error.message
+
+
+def test_a_snapshot_is_taken_at_its_start_its_instruments_read_from_the_beginning() -> None:
+    plan = plan_replay("GLBX.MDP3", [subscription("CLX5", 300, snapshot=1)], [GLBX], ROOT)
+    assert plan.errors == [] and plan.snapshot and plan.start_ns == 300
+    assert kept(plan.files[0].select(records((11, 100), (12, 150), (11, 300)))) == [(11, 100), (11, 300)]
+
+
+def test_a_snapshot_without_a_start_is_taken_at_the_sessions_start() -> None:
+    """databento.Live refuses a start with snapshot=True: its client subscribes once with each."""
+    lines = [subscription("CLX5", 300), subscription("CLX5", snapshot=1)]
+    plan = plan_replay("GLBX.MDP3", lines, [GLBX], ROOT)
+    assert plan.errors == [] and plan.snapshot and plan.start_ns == 300
+    assert kept(plan.files[0].select(records((11, 100), (11, 300)))) == [(11, 100), (11, 300)]
+    alone = plan_replay("GLBX.MDP3", [subscription("CLX5", snapshot=1)], [GLBX], ROOT)
+    assert alone.snapshot and alone.start_ns == 100, "with no start, the books are the data's first"
 
 
 def test_a_file_of_another_dataset_is_never_replayed() -> None:
