@@ -1,4 +1,5 @@
-"""The TCP ingest port: authenticated record streams, one at a time, decoded frame by frame into the current run.
+"""The TCP ingest port: authenticated record streams, one at a time, decoded frame by frame into the current run
+(or, with ``RECEIVER_TRANSPORT=nats``, runs announced on NATS instead: see :mod:`receiver.nats_source`).
 
 A connection is nothing until it proves the token: the receiver sends a challenge, and only a handshake with a
 valid proof, within ``handshake_timeout_seconds``, makes it a stream. Until then it holds no slot and never
@@ -30,6 +31,7 @@ from receiver.history.archive import Archive, RecordedRun
 from receiver.history.seek import Seeks
 from receiver.live.gateway_client import open_session
 from receiver.live.session import receive_live
+from receiver.nats_source import NatsRuns
 from receiver.processing import Run, RunState
 from receiver.run_output import OutputFailed
 from receiver.run_totals import RunTotals
@@ -79,11 +81,13 @@ class Receiver:
         self._connections: set[asyncio.StreamWriter] = set()
         self._live: asyncio.Task[None] | None = None
         """The live feed being booked, if the current stream is one."""
+        self._nats: NatsRuns | None = None
+        """The runs announced on NATS, when they are this receiver's transport."""
 
     @property
     def receiving(self) -> bool:
-        """True while an authenticated stream is being received."""
-        return self._receiving
+        """True while an authenticated stream (or a NATS run) is being received."""
+        return self._receiving or (self._nats is not None and self._nats.receiving)
 
     def recorded(self, run_id: str | None) -> RecordedRun:
         """The current run's recording (``run_id`` None or its id), or an earlier run's. Raises LookupError when
@@ -99,7 +103,11 @@ class Receiver:
         return self.archive.earlier(run_id)
 
     async def start(self) -> None:
-        """Listen on the ingest port."""
+        """Listen on the ingest port, or watch the runs announced on NATS."""
+        if self.settings.transport == "nats":
+            self._nats = NatsRuns(self.settings, self._replace_run, self._protocol_error)
+            await self._nats.start()
+            return
         self._server = await asyncio.start_server(
             self._serve_connection, self.settings.host, self.settings.ingest_port, limit=READ_CHUNK_BYTES
         )
@@ -107,6 +115,8 @@ class Receiver:
 
     async def close(self) -> None:
         """Stop listening and drop every connection; a stream in progress is failed and its output flushed."""
+        if self._nats is not None:
+            await self._nats.close()
         if self._server is not None:
             self._server.close()
         for writer in list(self._connections):
@@ -117,7 +127,7 @@ class Receiver:
 
     async def new_run(self) -> Run:
         """Reset the market for the next stream. Refused (RuntimeError) while a stream is being received."""
-        if self._receiving:
+        if self.receiving:
             raise RuntimeError("a stream is being received; stop the sender first")
         return await self._replace_run()
 
@@ -125,7 +135,7 @@ class Receiver:
         """Start a session with ``source``'s gateway, then book its feed into a new run. Raises
         :class:`~receiver.live.session.LiveSessionError` when the session cannot start (the current run is left
         as it was), RuntimeError while a stream is being received."""
-        if self._receiving:
+        if self.receiving:
             raise RuntimeError("a stream is being received; stop it first")
         self._receiving = True
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
@@ -69,6 +69,20 @@ class Settings(ServiceSettings):
     Databento's, e.g. ``glbx-mdp3.lsg.databento.com:13000``); any other is refused."""
     live_connect_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     """A live gateway that has not authenticated and started the session within this long is given up."""
+
+    transport: Literal["tcp", "nats"] = "tcp"
+    """Where runs come from: ``tcp``, a sender streaming to the ingest port; ``nats``, runs announced on NATS
+    JetStream, of which this receiver books its ``partitions`` (the ingest port is then not opened)."""
+    nats_url: str = "nats://127.0.0.1:4222"
+    partitions: Annotated[frozenset[Annotated[int, Field(ge=0)]], NoDecode] = frozenset()
+    """Comma-separated partitions of each NATS run this receiver books (e.g. ``0,2``); empty: every partition."""
+
+    @field_validator("partitions", mode="before")
+    @classmethod
+    def _split_partitions(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("live_gateways", mode="before")
     @classmethod

@@ -1,0 +1,188 @@
+"""Runs announced on NATS JetStream, booked a share at a time: this receiver's partitions of each run.
+
+The receiver watches the run announcements (:mod:`obm_shared.nats_stream`). A run it has not booked replaces the
+current one, as a new TCP stream does, and is consumed from where each owned partition's stream starts: one
+ordered consumer over the owned partitions' subjects, from the earliest of their first sequences. A receiver
+started late or restarted therefore books the current run from its start. The partitions' streams are merged
+into the run's one stream (:class:`~receiver.partition_merge.PartitionMerge`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
+
+import nats
+import nats.errors
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from obm_shared.framing import FrameDecoder, ProtocolError
+from obm_shared.nats_stream import (
+    CURRENT_RUN_KEY,
+    STREAM_NAME,
+    RunAnnouncement,
+    decode_announcement,
+    decode_body,
+    partition_of_subject,
+    run_bucket_config,
+    subject,
+)
+from receiver.core.config import Settings
+from receiver.partition_merge import PartitionMerge
+from receiver.processing import Run, RunState
+from receiver.run_output import OutputFailed
+
+RETRY_SECONDS: Final = 1.0
+"""Pause before trying NATS again while it cannot be reached."""
+CONNECT_SECONDS: Final = 5.0
+logger = logging.getLogger("receiver.nats")
+
+_T = TypeVar("_T")
+NewRun = Callable[[], Awaitable[Run]]
+OnProtocolError = Callable[[Run, ProtocolError], Awaitable[None]]
+
+
+class NatsRuns:
+    """Watches the run announcements and books this receiver's partitions of each new run."""
+
+    def __init__(self, settings: Settings, new_run: NewRun, on_protocol_error: OnProtocolError) -> None:
+        self.settings = settings
+        self._new_run = new_run
+        self._on_protocol_error = on_protocol_error
+        self._client: NatsClient | None = None
+        self._watching: asyncio.Task[None] | None = None
+        self._booking: asyncio.Task[None] | None = None
+        self._booked: tuple[str, Run] | None = None
+        """The run id announced last and the run booking it."""
+
+    @property
+    def receiving(self) -> bool:
+        """True while a run's partitions are being consumed."""
+        return self._booking is not None and not self._booking.done()
+
+    async def start(self) -> None:
+        self._watching = asyncio.create_task(self._watch(), name="nats-runs")
+
+    async def close(self) -> None:
+        """Stop watching and booking; the run being booked is left to the receiver to end."""
+        for task in (self._watching, self._booking):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._client is not None:
+            with contextlib.suppress(Exception):  # closing: whatever the connection's state, it is let go
+                await asyncio.wait_for(self._client.close(), CONNECT_SECONDS)
+
+    async def _watch(self) -> None:
+        jetstream = (await self._connect()).jetstream()
+        bucket = await self._retrying(lambda: jetstream.create_key_value(run_bucket_config()))
+        watcher = await self._retrying(lambda: bucket.watch(CURRENT_RUN_KEY))
+        logger.info("watching NATS runs", extra={"url": self.settings.nats_url})
+        async for entry in watcher:
+            if entry is None or not entry.value:  # the end of the initial values, or a deleted key
+                continue
+            try:
+                announcement = decode_announcement(entry.value)
+            except ProtocolError as error:
+                logger.error("run announcement ignored", extra={"detail": str(error)})
+                continue
+            if self._booked is None or self._booked[0] != announcement.run_id:
+                await self._book(jetstream, announcement)
+
+    async def _connect(self) -> NatsClient:
+        while True:
+            try:
+                self._client = await asyncio.wait_for(
+                    nats.connect(
+                        self.settings.nats_url,
+                        name="obm-receiver",
+                        max_reconnect_attempts=-1,
+                        reconnect_time_wait=RETRY_SECONDS,
+                        error_cb=_note_error,
+                    ),
+                    CONNECT_SECONDS,
+                )
+                return self._client
+            except (OSError, TimeoutError, nats.errors.Error) as error:
+                logger.warning(
+                    "NATS unreachable", extra={"url": self.settings.nats_url, "detail": repr(error)}
+                )
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
+        while True:
+            try:
+                return await attempt()
+            except (OSError, TimeoutError, nats.errors.Error) as error:
+                logger.warning("NATS not ready", extra={"detail": repr(error)})
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _book(self, jetstream: JetStreamContext, announcement: RunAnnouncement) -> None:
+        """End the run being booked (a newer one replaces it), then book ``announcement``'s in a new run."""
+        if self._booking is not None:
+            self._booking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._booking
+        if self._booked is not None:
+            await self._booked[1].fail(f"replaced by run {announcement.run_id}, announced on NATS")
+        run = await self._new_run()
+        self._booked = (announcement.run_id, run)
+        self._booking = asyncio.create_task(self._consume(jetstream, run, announcement), name="nats-run")
+
+    async def _consume(self, jetstream: JetStreamContext, run: Run, announcement: RunAnnouncement) -> None:
+        """Book the owned partitions of ``announcement``'s run into ``run`` until each has ended, one errs, or
+        nothing comes for ``stall_timeout_seconds``: whatever ends it, the run ends with the reason."""
+        count = announcement.partitions
+        owned = sorted(p for p in (self.settings.partitions or range(count)) if p < count)
+        if not owned:
+            await run.fail(f"this receiver owns none of the run's {count} partitions")
+            return
+        logger.info("booking a NATS run", extra={"run_id": announcement.run_id, "partitions": owned})
+        starts = announcement.start_sequences
+        config = ConsumerConfig(
+            filter_subjects=[subject(partition) for partition in owned],
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=min(starts[partition] for partition in owned),
+        )
+        merge = PartitionMerge(announcement.run_id, owned)
+        decoder = FrameDecoder(self.settings.max_frame_bytes)
+        stall = self.settings.stall_timeout_seconds
+        subscription = await jetstream.subscribe(
+            subject(owned[0]), stream=STREAM_NAME, ordered_consumer=True, config=config
+        )
+        try:
+            while not merge.ended:
+                try:
+                    message = await subscription.next_msg(timeout=stall)
+                except nats.errors.TimeoutError:
+                    await run.fail(f"stalled: nothing from NATS for {stall:g} s")
+                    return
+                partition = partition_of_subject(message.subject)
+                if message.metadata.sequence.stream < starts[partition]:  # the end of an earlier run
+                    continue
+                for each in merge.feed(partition, decode_body(decoder, message.data)):
+                    await run.handle(each)
+        except ProtocolError as error:
+            await self._on_protocol_error(run, error)
+        except OutputFailed:
+            pass  # the run has failed with the write error
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a bug must fail the run visibly, not leave it receiving
+            logger.exception("NATS run failed")
+            await run.fail(f"internal error after {run.records_received} records: {error!r}")
+        finally:
+            with contextlib.suppress(Exception):  # the consumer is ephemeral: the server drops it anyway
+                await subscription.unsubscribe()
+            if run.state != RunState.RECEIVING:
+                logger.info("NATS run ended", extra={"run_id": run.run_id, "state": run.state.value})
+
+
+async def _note_error(error: Exception) -> None:
+    logger.warning("NATS connection", extra={"detail": str(error) or type(error).__name__})
