@@ -140,3 +140,23 @@ async def test_the_least_recently_read_answer_goes_first() -> None:
     await cache.get("new", upstream(b"new"))  # evicts "once", read longer ago than "watched"
     assert await cache.get("watched", upstream(AssertionError("refetched"))) == b"watched book"
     assert await cache.get("once", upstream(b"once again")) == b"once again", "an evicted key is fetched anew"
+
+
+async def test_after_forget_no_answer_of_before_is_served_not_even_one_then_in_flight() -> None:
+    cache = ReadCache(10.0)
+    assert await cache.get("k", upstream(b"last run")) == b"last run"
+    release = asyncio.Event()
+
+    async def slow_fetch() -> bytes:
+        await release.wait()
+        return b"last run, late"
+
+    cache.forget()
+    assert await cache.get("k", upstream(b"new run")) == b"new run", "an answer of before was served"
+    cache.forget()
+    waiting = asyncio.create_task(cache.get("other", slow_fetch))
+    await asyncio.sleep(0)
+    cache.forget()
+    release.set()
+    assert await waiting == b"last run, late", "a reader waiting on a fetch gets its answer"
+    assert await cache.get("other", upstream(b"new run")) == b"new run", "a fetch of before was kept"

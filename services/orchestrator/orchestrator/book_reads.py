@@ -120,6 +120,12 @@ class BookReads:
         """a missing book's query at its depth bucket -> (the answer for every book without it, the receiver's
         refusal), least recently read first"""
 
+    def forget(self) -> None:
+        """Drop every answer kept: a new run has begun."""
+        self.cache.forget()
+        self._made.clear()
+        self._refusals.clear()
+
     @property
     def entries(self) -> int:
         """Answers kept: the receiver's, those made from them, and its refusals."""

@@ -52,10 +52,19 @@ class ReadCache:
         self._answers: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         """key -> (when its fetch started, the answer), least recently read first"""
         self._fetches: dict[Hashable, asyncio.Future[Any]] = {}
+        self._generation = 0
+        """Bumped by :meth:`forget`, so a fetch started before it keeps nothing it answers."""
 
     def __len__(self) -> int:
         """Answers kept."""
         return len(self._answers)
+
+    def forget(self) -> None:
+        """Drop every answer, and whatever fetches now in flight bring (a new run has begun: they were the last
+        run's); readers waiting on those fetches still get them."""
+        self._answers.clear()
+        self._fetches.clear()
+        self._generation += 1
 
     def fresh(self, key: Hashable) -> Any | None:
         """The answer for ``key`` if one is kept and younger than ``max_age_seconds``; None otherwise."""
@@ -76,12 +85,14 @@ class ReadCache:
         return await asyncio.shield(in_flight)
 
     def _start_fetch(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:
-        started = self.clock()
+        started, generation = self.clock(), self._generation
         in_flight = asyncio.ensure_future(fetch())
         self._fetches[key] = in_flight
         self.upstream_calls += 1
 
         def settle(done: asyncio.Future[Any]) -> None:
+            if generation != self._generation:
+                return
             del self._fetches[key]
             if done.cancelled() or done.exception() is not None:
                 self._answers.pop(key, None)  # failures are not kept, nor is the answer they were to replace

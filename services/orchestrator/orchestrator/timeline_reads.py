@@ -29,6 +29,10 @@ class TimelineReads:
         self.receiver = receiver
         self.cache = ReadCache(max_age_seconds, max_entries=TIMELINE_MAX_ENTRIES)
 
+    def forget(self) -> None:
+        """Drop every timeline kept: a new run has begun."""
+        self.cache.forget()
+
     async def read(self, instrument_id: int | None, run_id: str | None) -> bytes:
         """The receiver's JSON answer, as it sent it; raises the service errors."""
         query = timeline_query(instrument_id, run_id)

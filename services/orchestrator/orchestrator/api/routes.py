@@ -95,7 +95,9 @@ async def start_streaming(
     # One start at a time, so two cannot both pass the sender's check and reset the receiver in turn.
     start_lock: asyncio.Lock = request.app.state.start_lock
     async with start_lock:
-        return await start_replay(sender, receiver, ingest, body.file, body.speed)
+        started = await start_replay(sender, receiver, ingest, body.file, body.speed)
+    forget_last_run(request)
+    return started
 
 
 @actions.post(
@@ -108,10 +110,20 @@ async def start_streaming(
         422: invalid("the body is invalid"),
     },
 )
-async def start_live(body: LiveSource, receiver: Receiver) -> Any:
+async def start_live(request: Request, body: LiveSource, receiver: Receiver) -> Any:
     # the key goes on to the receiver in the body, never in a log or an answer
     live = body.model_dump(mode="json", by_alias=True) | {"api_key": body.api_key.get_secret_value()}
-    return await receiver.request("POST", "/start-processing", json={"live": live})
+    started = await receiver.request("POST", "/start-processing", json={"live": live})
+    forget_last_run(request)
+    return started
+
+
+def forget_last_run(request: Request) -> None:
+    """A run has begun: the books and timelines kept are the last run's, and a reader must not see them as its."""
+    books: BookReads = request.app.state.books
+    timelines: TimelineReads = request.app.state.timelines
+    books.forget()
+    timelines.forget()
 
 
 @actions.post("/stop", summary="Stop the running replay, or the live feed being booked")
