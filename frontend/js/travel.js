@@ -39,6 +39,8 @@ export class TimeTravel {
     this.eventIndex = null; // the event last asked for or shown, where a step starts from
     this.wanted = null;
     this.busy = false;
+    this.pointNote = null;
+    this.timelineNote = null;
 
     this.toggle.addEventListener("click", () => this.setOpen(!this.open));
     this.buttons.back.addEventListener("click", () => this.step(-1));
@@ -96,11 +98,11 @@ export class TimeTravel {
     this.loading = apiExactTimes(`/api/timeline?${params}`)
       .then((timeline) => {
         this.timeline = timeline;
-        this.say(null);
+        this.sayOfTimeline(null);
       })
       .catch((error) => {
         this.timeline = null;
-        this.say(error.status === 404 ? "No run to travel yet: start a replay." : `Timeline: ${error.message}`);
+        this.sayOfTimeline(error.status === 404 ? "No run to travel yet: start a replay." : `Timeline: ${error.message}`);
       })
       .finally(() => {
         this.loading = null;
@@ -139,6 +141,8 @@ export class TimeTravel {
     const params = new URLSearchParams({ depth: String(this.depth), per_publisher: "false" });
     if ("at" in target) params.set("at", String(target.at));
     else params.set("at_event", String(target.at_event));
+    // a point chosen on a run's timeline is that run's, even if another run has begun since
+    if (this.timeline) params.set("run_id", this.timeline.run_id);
     const instrumentId = this.watch.instrumentId ?? (this.timeline && this.timeline.history ? this.timeline.history.instrument_id : null);
     if (instrumentId !== null && instrumentId !== undefined) params.set("instrument_id", String(instrumentId));
     if (this.watch.publisherId !== null && this.watch.publisherId !== undefined) {
@@ -231,8 +235,21 @@ export class TimeTravel {
     action();
   }
 
+  /** Say `message` about the point asked for (null: nothing to say). */
   say(message) {
-    this.note.textContent = message || "";
+    this.pointNote = message;
+    this.showNote();
+  }
+
+  /** Say `message` about the timeline (null: nothing to say); a note about the point asked for is kept. */
+  sayOfTimeline(message) {
+    this.timelineNote = message;
+    this.showNote();
+  }
+
+  showNote() {
+    const message = [this.timelineNote, this.pointNote].filter(Boolean).join(" · ");
+    this.note.textContent = message;
     this.note.hidden = !message;
   }
 
