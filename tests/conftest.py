@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from receiver.book import hot_path_build
+from receiver.book.market import Market
 
 DATA_DIR = Path(
     os.environ.get("OBM_DATA_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
@@ -60,3 +61,17 @@ def dbeq() -> Path:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return real_file("fixtures/test_data.mbo.dbn").parent
+
+
+QueuedBooks = dict[tuple[int, int], tuple[list[object], list[object]]]
+
+
+def queued_books(market: Market) -> QueuedBooks:
+    """Every book of ``market``, level by level with its orders in queue order, keyed by (instrument, publisher)."""
+    return {
+        key: (
+            [(price, level.size, list(level.orders.items())) for price, level in book.bids.items()],
+            [(price, level.size, list(level.orders.items())) for price, level in book.asks.items()],
+        )
+        for key, book in market.books.items()
+    }

@@ -11,6 +11,7 @@ from databento_dbn import F_LAST, F_SNAPSHOT
 from obm_shared.records import MboArray
 from receiver.book.adapter import apply_records
 from receiver.book.market import Market
+from tests.conftest import QueuedBooks, queued_books
 from tests.integration import test_gateway as plain
 from tests.integration.test_gateway import CLX5, DBEQ, Gateway, Received, assert_same_records, file_records
 
@@ -20,8 +21,6 @@ CHECKS = 8
 """Points after the start where the received books are compared with the whole file's."""
 
 pytestmark = plain.pytestmark
-
-Books = dict[tuple[int, int], tuple[list[object], list[object]]]
 
 
 def snapshot_session(gateway: Gateway, dataset: str, symbols: str | list[str], start: int) -> Received:
@@ -40,18 +39,7 @@ def event_start_in_the_middle(records: MboArray) -> int:
     return int(records["ts_recv"][candidates[np.searchsorted(candidates, len(records) // 2)]])
 
 
-def books(market: Market) -> Books:
-    """Every book, level by level with its orders in queue order, keyed by (instrument, publisher)."""
-    return {
-        key: (
-            [(price, level.size, list(level.orders.items())) for price, level in book.bids.items()],
-            [(price, level.size, list(level.orders.items())) for price, level in book.asks.items()],
-        )
-        for key, book in market.books.items()
-    }
-
-
-def assert_same_books(got: Books, expected: Books, where: str) -> None:
+def assert_same_books(got: QueuedBooks, expected: QueuedBooks, where: str) -> None:
     assert got.keys() == expected.keys(), (
         f"{where}: books {sorted(got)} received, {sorted(expected)} replayed"
     )
@@ -80,19 +68,19 @@ def snapshot_part(received: MboArray) -> MboArray:
 
 
 def assert_books_follow_the_file(received: MboArray, expected: MboArray, start: int, what: str) -> None:
-    """Books from the received records equal the whole file's at CHECKS points after the start and at the end."""
+    """QueuedBooks from the received records equal the whole file's at CHECKS points after the start and at the end."""
     snapshot = snapshot_part(received)
     rest = received[len(snapshot) :]
     before = int(np.count_nonzero(expected["ts_recv"] < start))
     mine, whole = Market(), Market()
     apply_records(mine, snapshot)
     apply_records(whole, expected[:before])
-    assert_same_books(books(mine), books(whole), f"{what} at the start")
+    assert_same_books(queued_books(mine), queued_books(whole), f"{what} at the start")
     bounds = np.linspace(0, len(rest), CHECKS + 1).astype(int)
     for begin, end in itertools.pairwise(bounds.tolist()):
         apply_records(mine, rest[begin:end])
         apply_records(whole, expected[before + begin : before + end])
-        assert_same_books(books(mine), books(whole), f"{what} {end} records after the start")
+        assert_same_books(queued_books(mine), queued_books(whole), f"{what} {end} records after the start")
 
 
 def test_clx5_from_its_middle_begins_with_the_book_then_the_files_records(gateway: Gateway) -> None:

@@ -16,6 +16,7 @@ from receiver.book.market import Market
 from sender.gateway.plan import FileSelection
 from sender.gateway.replay import merged_batches
 from sender.gateway.snapshot import book_records, snapshot_records, with_snapshot
+from tests.conftest import queued_books
 
 SNAPSHOT = F_SNAPSHOT | F_BAD_TS_RECV
 BATCH_RECORDS = 4_096
@@ -113,17 +114,6 @@ def session_stream(path: Path, start_ns: int) -> MboArray:
     return np.concatenate(list(with_snapshot(batches, start_ns, BATCH_RECORDS)))
 
 
-def books(market: Market) -> dict[tuple[int, int], tuple[list[object], list[object]]]:
-    """Every book, level by level with its orders in queue order."""
-    return {
-        key: (
-            [(price, level.size, list(level.orders.items())) for price, level in book.bids.items()],
-            [(price, level.size, list(level.orders.items())) for price, level in book.asks.items()],
-        )
-        for key, book in market.books.items()
-    }
-
-
 def test_an_event_across_the_start_is_replayed_whole_after_the_snapshot(clx5: Path) -> None:
     expected = file_records(clx5)
     ends = np.flatnonzero(expected["flags"] & F_LAST)
@@ -141,7 +131,7 @@ def test_an_event_across_the_start_is_replayed_whole_after_the_snapshot(clx5: Pa
     whole, received = Market(), Market()
     apply_records(whole, expected)
     apply_records(received, stream)
-    assert books(received) == books(whole)
+    assert queued_books(received) == queued_books(whole)
 
 
 def test_a_start_at_the_beginning_sends_no_snapshot_record(clx5: Path) -> None:
