@@ -121,7 +121,7 @@ class Streamer:
             )
             stop = threading.Event()  # one per job: a late stop of the last run cannot reach this one
             thread = threading.Thread(
-                target=self._run, args=(job, stop), name=f"stream-{job.run_id}", daemon=True
+                target=self._run, args=(job, stop, transport), name=f"stream-{job.run_id}", daemon=True
             )
             self.job, self._stop, self._thread, self._transport = job, stop, thread, transport
             thread.start()
@@ -146,14 +146,11 @@ class Streamer:
             return NatsTransport(self.settings)
         return TcpTransport(self.settings, receiver)
 
-    def _run(self, job: StreamJob, stop: threading.Event) -> None:
-        transport = self._transport
+    def _run(self, job: StreamJob, stop: threading.Event, transport: Transport) -> None:
         logger.info(
             "stream started", extra={"run_id": job.run_id, "file": job.file.name, "to": job.destination}
         )
         try:
-            if transport is None:
-                raise RuntimeError("the stream has no transport")
             try:
                 self._stream(job, stop, transport)
             finally:
