@@ -110,7 +110,8 @@ def test_a_write_error_fails_the_run_at_once_with_the_reason(
     async def send() -> int:
         """Sends batches until one is refused; returns the records sent."""
         await run.handle(hello)
-        for batch in range(1000):  # the writer meets the full disk on its own thread, after one batch or a few
+        # the writer meets the full disk on its own thread, after one batch or a few
+        for batch in range(1000):
             try:
                 await run.handle(records(2 * batch))
             except OutputFailed:
