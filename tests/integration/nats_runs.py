@@ -1,0 +1,243 @@
+"""Runs through NATS JetStream for the integration tests (issue 17): a NATS sender and receivers as processes,
+what each receiver booked, and the receivers' runs as one, to compare with the direct TCP replay."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import numpy as np
+
+from obm_shared.nats_stream import partition_of
+from scripts.local_stack import free_port, local_services
+from tests.integration.conftest import Stack
+from tests.integration.test_pipeline import start, wait_for_run_end
+
+PARTITIONS = 4
+EVERY_BOOK: dict[str, str | int] = {"depth": 1000, "per_publisher": "true"}
+RUN_SECONDS = 120
+
+
+class _Line(msgspec.Struct):
+    instrument_id: int
+
+
+_line_decoder = msgspec.json.Decoder(_Line)
+
+
+@dataclass(frozen=True)
+class Booked:
+    """What one or several receivers ended a run with."""
+
+    records_received: int
+    accounting: dict[str, Any]
+    books: dict[int, list[dict[str, Any]]]
+    """Each instrument's books (consolidated, then per publisher), at depth 1000."""
+    instruments: dict[int, dict[str, Any]]
+    lines: dict[int, list[bytes]]
+    """Each instrument's event lines, in order."""
+
+
+def booked(receiver_url: str, output_dir: Path, run: dict[str, Any]) -> Booked:
+    """One receiver's finished run, read through its API and its event lines file."""
+    answer = httpx.get(f"{receiver_url}/order-book", params=EVERY_BOOK, timeout=30).json()
+    assert answer["run_id"] == run["run_id"]
+    books: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for book in answer["books"]:
+        books[book["instrument_id"]].append(book)
+    lines: dict[int, list[bytes]] = defaultdict(list)
+    for line in (output_dir / f"{run['run_id']}.jsonl").read_bytes().splitlines():
+        lines[_line_decoder.decode(line).instrument_id].append(line)
+    instruments = {each["instrument_id"]: each for each in answer["instruments"]}
+    return Booked(run["records_received"], run["accounting"], dict(books), instruments, dict(lines))
+
+
+def union(shares: list[Booked]) -> Booked:
+    """The receivers' runs as one: each instrument from the one receiver that has it, counts summed."""
+    books: dict[int, list[dict[str, Any]]] = {}
+    instruments: dict[int, dict[str, Any]] = {}
+    lines: dict[int, list[bytes]] = {}
+    for share in shares:
+        assert not books.keys() & share.books.keys(), "an instrument was booked by two receivers"
+        books |= share.books
+        instruments |= share.instruments
+        lines |= share.lines
+    return Booked(
+        sum(share.records_received for share in shares),
+        summed([share.accounting for share in shares]),
+        books,
+        instruments,
+        lines,
+    )
+
+
+def owned_instruments(replay: Booked, partitions: set[int]) -> set[int]:
+    """The instruments of ``replay`` that fall in ``partitions``."""
+    ids = np.array(sorted(replay.books), dtype=np.uint32)
+    return {
+        int(iid)
+        for iid, partition in zip(ids, partition_of(ids, PARTITIONS), strict=True)
+        if partition in partitions
+    }
+
+
+def summed(accountings: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {}
+    for key in accountings[0]:
+        if key == "skipped":
+            skipped: Counter[str] = Counter()
+            for accounting in accountings:
+                skipped.update(accounting["skipped"])
+            total[key] = dict(sorted(skipped.items()))
+        else:
+            total[key] = sum(accounting[key] for accounting in accountings)
+    return total
+
+
+@contextmanager
+def nats_sender(nats_url: str, data_dir: Path, logs: Path, **settings: object) -> Iterator[str]:
+    """A sender publishing to NATS in PARTITIONS partitions, streaming ``data_dir``; its URL. ``settings`` are
+    more of its environment (``SENDER_...``)."""
+    environment = {
+        "SENDER_TRANSPORT": "nats",
+        "SENDER_NATS_URL": nats_url,
+        "SENDER_NATS_PARTITIONS": PARTITIONS,
+        "SENDER_DATA_DIR": data_dir,
+        **settings,
+    }
+    with local_services({"sender": environment}, logs, {"sender": free_port()}) as running:
+        yield running.urls["sender"]
+
+
+@dataclass(frozen=True)
+class NatsReceiver:
+    url: str
+    output_dir: Path
+    partitions: str
+    pid: int
+
+
+@contextmanager
+def nats_receiver(
+    nats_url: str, partitions: str, root: Path, output_dir: Path | None = None, **settings: object
+) -> Iterator[NatsReceiver]:
+    """A receiver booking ``partitions`` of each run announced on NATS, its log under ``root`` and its event
+    lines in ``output_dir`` (``root/output`` unless given); ``settings`` are more of its environment
+    (``RECEIVER_...``)."""
+    output_dir = output_dir or root / "output"
+    for folder in (root, output_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    environment = {
+        "RECEIVER_TRANSPORT": "nats",
+        "RECEIVER_NATS_URL": nats_url,
+        "RECEIVER_PARTITIONS": partitions,
+        "RECEIVER_OUTPUT_DIR": output_dir,
+        "RECEIVER_INGEST_PORT": free_port(),
+        **settings,
+    }
+    with local_services({"receiver": environment}, root, {"receiver": free_port()}) as running:
+        yield NatsReceiver(
+            running.urls["receiver"], output_dir, partitions, running.processes["receiver"].pid
+        )
+
+
+def start_on_nats(sender_url: str, file: str, speed: float | None = None) -> str:
+    """Start a replay of ``file`` on the NATS sender; its run id."""
+    started = httpx.post(f"{sender_url}/start-streaming", json={"file": file, "speed": speed}, timeout=10)
+    assert started.status_code == 200, started.text
+    run_id: str = started.json()["run_id"]
+    return run_id
+
+
+def sender_run_ended(sender_url: str) -> dict[str, Any]:
+    """The sender's run once it is no longer streaming."""
+    deadline = time.monotonic() + RUN_SECONDS
+    while time.monotonic() < deadline:
+        run: dict[str, Any] = httpx.get(f"{sender_url}/status", timeout=5).json()["run"]
+        if run["state"] != "streaming":
+            return run
+        time.sleep(0.05)
+    raise AssertionError(f"the sender's run did not end within {RUN_SECONDS} s")
+
+
+def stream_through_nats(sender_url: str, file: str, speed: float | None = None) -> dict[str, Any]:
+    """Replay ``file`` on the NATS sender; its run once every publish is acknowledged."""
+    start_on_nats(sender_url, file, speed)
+    run = sender_run_ended(sender_url)
+    assert run["state"] == "done", f"the sender's run ended {run['state']}: {run['error']}"
+    return run
+
+
+def receiver_run(receiver: NatsReceiver) -> dict[str, Any] | None:
+    """The receiver's current or last run, if any."""
+    run: dict[str, Any] | None = httpx.get(f"{receiver.url}/status", timeout=5).json()["run"]
+    return run
+
+
+def run_booked(receiver: NatsReceiver, run_id: str, timeout: float = RUN_SECONDS) -> dict[str, Any]:
+    """The receiver's run of ``run_id`` once it has ended."""
+    deadline = time.monotonic() + timeout
+    run: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        run = receiver_run(receiver)
+        if run is not None and run["run_id"] == run_id and run["state"] not in ("ready", "receiving"):
+            return run
+        time.sleep(0.05)
+    raise AssertionError(f"receiver of partitions {receiver.partitions} did not end run {run_id}: {run}")
+
+
+def balanced_share(receiver: NatsReceiver, run_id: str, replay: Booked) -> Booked:
+    """What ``receiver`` booked of run ``run_id``, once it is done with every record accounted for and exactly
+    the replay's instruments of its partitions."""
+    run = run_booked(receiver, run_id)
+    assert run["state"] == "done", (
+        f"partitions {receiver.partitions}: run ended {run['state']}: {run['last_error']}"
+    )
+    accounting = run["accounting"]
+    assert accounting["records"] == accounting["applied"] + accounting["ignored"] + sum(
+        accounting["skipped"].values()
+    ), f"partitions {receiver.partitions}: the records are not all accounted for: {accounting}"
+    assert run["accounted"] is True
+    assert run["records_received"] == run["records_sent_by_sender"] == accounting["records"]
+    share = booked(receiver.url, receiver.output_dir, run)
+    owned = {int(partition) for partition in receiver.partitions.split(",")}
+    assert set(share.books) == owned_instruments(replay, owned), (
+        f"partitions {receiver.partitions}: booked instruments {sorted(share.books)}"
+    )
+    return share
+
+
+def assert_books_as_replayed(together: Booked, replay: Booked, sent: dict[str, Any]) -> None:
+    """The receivers' run as one equals the TCP replay: records, accounting, books and event lines."""
+    assert together.records_received == sent["records_sent"], "records lost or doubled between the receivers"
+    assert together.accounting == replay.accounting, (
+        "the receivers together accounted otherwise than the replay"
+    )
+    assert sorted(together.books) == sorted(replay.books), "instruments missing or extra across the receivers"
+    for instrument_id, books in replay.books.items():
+        assert together.books[instrument_id] == books, (
+            f"instrument {instrument_id}: books differ from the replay's"
+        )
+    assert together.instruments == replay.instruments
+    assert sorted(together.lines) == sorted(replay.lines)
+    for instrument_id, lines in replay.lines.items():
+        got = together.lines[instrument_id]
+        assert len(got) == len(lines), (
+            f"instrument {instrument_id}: {len(got)} event lines, the replay {len(lines)}"
+        )
+        assert got == lines, f"instrument {instrument_id}: its event lines differ from the replay's"
+
+
+def replayed_over_tcp(stack: Stack, file: str) -> Booked:
+    """What the local stack's receiver books of ``file`` replayed over direct TCP."""
+    assert start(stack, file=file).status_code == 200
+    run = wait_for_run_end(stack)["receiver"]["status"]["run"]
+    assert run["state"] == "done", f"the TCP replay of {file} ended {run['state']}: {run['last_error']}"
+    return booked(stack.receiver, stack.output_dir, run)
