@@ -59,6 +59,9 @@ ACK_SECONDS: Final = 2.0
 """How long one publish waits for its acknowledgement before it is published again."""
 RETRY_PAUSE_SECONDS: Final = 0.25
 CLOSE_SECONDS: Final = 5.0
+STREAM_STORE_FAILED: Final = 10077
+"""JetStream's error code for a message its stream would not store (at a limit, with discard new): it answers
+503 like a restarting server, but trying again does not help."""
 
 logger = logging.getLogger("sender.nats")
 _T = TypeVar("_T")
@@ -237,7 +240,7 @@ class NatsTransport:
                 return
             except APIError as error:
                 if not _retryable(error):
-                    raise TransportFailed(f"NATS refused a message of the run: {error.description}") from None
+                    raise self._refused(error, "a message of the run") from None
             except (TimeoutError, nats.errors.Error):
                 pass
         await self._republish(publish, "a message of the run")
@@ -261,7 +264,7 @@ class NatsTransport:
                 return await attempt()
             except APIError as error:
                 if not _retryable(error):
-                    raise TransportFailed(f"NATS refused {what}: {error.description}") from None
+                    raise self._refused(error, what) from None
                 last: Exception = error
             except (TimeoutError, OSError, nats.errors.Error) as error:
                 last = error
@@ -272,6 +275,15 @@ class NatsTransport:
                 )
             await asyncio.sleep(RETRY_PAUSE_SECONDS)
 
+    def _refused(self, error: APIError, what: str) -> TransportFailed:
+        """The run's failure when NATS refuses ``what``, naming the stream's limit when that is the reason."""
+        if error.err_code == STREAM_STORE_FAILED and "maximum bytes" in (error.description or ""):
+            return TransportFailed(
+                f"the NATS records stream is full: it refused {what} ({error.description}) at its limit of"
+                f" SENDER_NATS_STREAM_MAX_BYTES={self.settings.nats_stream_max_bytes} bytes"
+            )
+        return TransportFailed(f"NATS refused {what}: {error.description}")
+
     def _js(self) -> JetStreamContext:
         if self._jetstream is None:
             raise RuntimeError("the NATS transport is not open")
@@ -280,7 +292,7 @@ class NatsTransport:
 
 def _retryable(error: APIError) -> bool:
     """JetStream answered but is not ready yet (a restarting server): worth trying again."""
-    return isinstance(error, ServiceUnavailableError)
+    return isinstance(error, ServiceUnavailableError) and error.err_code != STREAM_STORE_FAILED
 
 
 async def _ensure_stream(jetstream: JetStreamContext, config: StreamConfig) -> None:
