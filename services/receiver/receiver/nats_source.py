@@ -40,6 +40,9 @@ from receiver.run_output import OutputFailed
 RETRY_SECONDS: Final = 1.0
 """Pause before trying NATS again while it cannot be reached."""
 CONNECT_SECONDS: Final = 5.0
+HEARTBEAT_SECONDS: Final = 1.0
+"""The records consumer's idle heartbeat: after two missed (a restarted server lost the consumer) nats-py makes
+it again from the next sequence, so a short one resumes the run soon after NATS is back."""
 logger = logging.getLogger("receiver.nats")
 
 _T = TypeVar("_T")
@@ -154,7 +157,11 @@ class NatsRuns:
         decoder = FrameDecoder(self.settings.max_frame_bytes)
         stall = self.settings.stall_timeout_seconds
         subscription = await jetstream.subscribe(
-            subject(owned[0]), stream=STREAM_NAME, ordered_consumer=True, config=config
+            subject(owned[0]),
+            stream=STREAM_NAME,
+            ordered_consumer=True,
+            idle_heartbeat=HEARTBEAT_SECONDS,
+            config=config,
         )
         try:
             while not merge.ended:
