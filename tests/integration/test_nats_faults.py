@@ -1,0 +1,170 @@
+"""Faults on the NATS transport (issue 17): a receiver killed mid-run and restarted, nats-server restarted
+mid-run, and a records stream too small for the run.
+
+Each test has its own nats-server, sender and receivers as processes; the books and accounting are compared with
+the demo file's direct TCP replay by the session's local stack. The runs are paced (the demo's 35 s of market
+time in about 7 s) so that a fault lands while records are still being published.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import Stack
+from tests.integration.nats_runs import (
+    Booked,
+    NatsReceiver,
+    assert_books_as_replayed,
+    balanced_share,
+    nats_receiver,
+    nats_sender,
+    receiver_run,
+    replayed_over_tcp,
+    run_booked,
+    sender_run_ended,
+    start_on_nats,
+    stream_through_nats,
+    union,
+)
+from tests.nats_server import NatsServer, running_nats
+
+pytestmark = pytest.mark.integration
+
+DEMO = "demo/demo.mbo.dbn"
+PACED_SPEED = 5.0
+"""The demo's 35 s of market time in about 7 s of replay."""
+SHARES = ("0,1", "2,3")
+"""Two receivers: the demo's three instruments fall in partitions 0, 2 and 3, so both have books to lose."""
+OUTAGE_SECONDS = 3.0
+WAIT_SECONDS = 30.0
+STREAM_LIMIT_BYTES = 1_000_000
+"""A third of the demo file's 3.4 MB."""
+STALL_SECONDS = 3.0
+"""The receivers' stall timeout when the stream is full: the run's end never reaches them."""
+
+
+@pytest.fixture(scope="module")
+def demo_replay(stack: Stack) -> Booked:
+    return replayed_over_tcp(stack, DEMO)
+
+
+@pytest.fixture
+def nats(tmp_path: Path) -> Iterator[NatsServer]:
+    with running_nats(tmp_path / "nats") as server:
+        yield server
+
+
+def wait_until(what: str, condition: Callable[[], bool], timeout: float = WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not {what} within {timeout:g} s")
+
+
+def receiving(receiver: NatsReceiver, run_id: str) -> bool:
+    """True once ``receiver`` has booked some records of run ``run_id`` and is still receiving."""
+    run = receiver_run(receiver)
+    return (
+        run is not None
+        and run["run_id"] == run_id
+        and run["state"] == "receiving"
+        and run["records_received"] > 0
+    )
+
+
+def sender_state(sender_url: str) -> dict[str, Any]:
+    run: dict[str, Any] = httpx.get(f"{sender_url}/status", timeout=5).json()["run"]
+    return run
+
+
+def test_a_receiver_killed_mid_run_and_restarted_books_its_share_exactly(
+    stack: Stack, demo_replay: Booked, nats: NatsServer, tmp_path: Path
+) -> None:
+    survivor_root, doomed_root = tmp_path / "receiver-01", tmp_path / "receiver-23"
+    with (
+        nats_sender(nats.url, stack.data_dir, tmp_path) as sender,
+        nats_receiver(nats.url, SHARES[0], survivor_root) as survivor,
+    ):
+        with nats_receiver(nats.url, SHARES[1], doomed_root) as doomed:
+            run_id = start_on_nats(sender, DEMO, PACED_SPEED)
+            wait_until(f"partitions {SHARES[1]} booking run {run_id}", lambda: receiving(doomed, run_id))
+            os.kill(doomed.pid, signal.SIGKILL)
+            at_kill = sender_state(sender)
+        assert at_kill["state"] == "streaming", f"the kill landed after the run: {at_kill}"
+        assert at_kill["records_sent"] < demo_replay.records_received
+
+        with nats_receiver(
+            nats.url, SHARES[1], tmp_path / "receiver-23-again", output_dir=doomed_root / "output"
+        ) as restarted:
+            sent = sender_run_ended(sender)
+            assert sent["state"] == "done", f"the sender's run ended {sent['state']}: {sent['error']}"
+            shares = [balanced_share(each, run_id, demo_replay) for each in (survivor, restarted)]
+    assert_books_as_replayed(union(shares), demo_replay, sent)
+
+
+def test_nats_restarted_mid_run_the_run_completes_exactly(
+    stack: Stack, demo_replay: Booked, nats: NatsServer, tmp_path: Path
+) -> None:
+    with (
+        nats_sender(nats.url, stack.data_dir, tmp_path) as sender,
+        nats_receiver(nats.url, SHARES[0], tmp_path / "receiver-01") as first,
+        nats_receiver(nats.url, SHARES[1], tmp_path / "receiver-23") as second,
+    ):
+        run_id = start_on_nats(sender, DEMO, PACED_SPEED)
+        wait_until(
+            f"both receivers booking run {run_id} with a quarter of it sent",
+            lambda: (
+                receiving(first, run_id)
+                and receiving(second, run_id)
+                and sender_state(sender)["records_sent"] > demo_replay.records_received // 4
+            ),
+        )
+        nats.stop()
+        at_stop = sender_state(sender)
+        time.sleep(OUTAGE_SECONDS)
+        nats.start()
+        assert at_stop["state"] == "streaming", f"NATS stopped after the run: {at_stop}"
+        assert at_stop["records_sent"] < demo_replay.records_received
+
+        sent = sender_run_ended(sender)
+        assert sent["state"] == "done", f"the sender's run ended {sent['state']}: {sent['error']}"
+        shares = [balanced_share(each, run_id, demo_replay) for each in (first, second)]
+        assert_books_as_replayed(union(shares), demo_replay, sent)
+
+        # The announcement watchers outlived the restart too: the next run is booked as well.
+        again = stream_through_nats(sender, DEMO)
+        shares = [balanced_share(each, again["run_id"], demo_replay) for each in (first, second)]
+    assert_books_as_replayed(union(shares), demo_replay, again)
+
+
+def test_a_stream_too_small_for_the_run_fails_it_naming_the_limit(
+    stack: Stack, nats: NatsServer, tmp_path: Path
+) -> None:
+    with (
+        nats_sender(
+            nats.url, stack.data_dir, tmp_path, SENDER_NATS_STREAM_MAX_BYTES=STREAM_LIMIT_BYTES
+        ) as sender,
+        nats_receiver(
+            nats.url, "0,1,2,3", tmp_path / "receiver", RECEIVER_STALL_TIMEOUT_SECONDS=STALL_SECONDS
+        ) as receiver,
+    ):
+        run_id = start_on_nats(sender, DEMO)
+        sent = sender_run_ended(sender)
+        assert sent["state"] == "failed", f"a run larger than the stream ended {sent['state']}"
+        assert "SENDER_NATS_STREAM_MAX_BYTES" in sent["error"] and str(STREAM_LIMIT_BYTES) in sent["error"], (
+            f"the sender's error does not name the stream's limit: {sent['error']}"
+        )
+        booked = run_booked(receiver, run_id, timeout=STALL_SECONDS + WAIT_SECONDS)
+        assert booked["state"] == "failed", (
+            f"the receiver's run of a failed send ended {booked['state']}: {booked['last_error']}"
+        )
