@@ -24,6 +24,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from obm_shared.framing import FrameDecoder, ProtocolError
 from obm_shared.nats_stream import (
     CURRENT_RUN_KEY,
+    RUN_BUCKET,
     STREAM_NAME,
     RunAnnouncement,
     decode_announcement,
@@ -83,15 +84,26 @@ class NatsRuns:
                 await asyncio.wait_for(self._client.close(), CONNECT_SECONDS)
 
     async def _watch(self) -> None:
+        """Book each run announced: the current one first, then each one announced after."""
         jetstream = (await self._connect()).jetstream()
-        bucket = await self._retrying(lambda: jetstream.create_key_value(run_bucket_config()))
-        watcher = await self._retrying(lambda: bucket.watch(CURRENT_RUN_KEY))
+        await self._retrying(lambda: jetstream.create_key_value(run_bucket_config()))
+        # The bucket's key read as a stream, not through nats-py's watcher: its consumer, lost with a restarted
+        # server, comes back only after two missed 5 s heartbeats; this one has the records consumer's.
+        watcher = await self._retrying(
+            lambda: jetstream.subscribe(
+                f"$KV.{RUN_BUCKET}.{CURRENT_RUN_KEY}",
+                stream=f"KV_{RUN_BUCKET}",
+                ordered_consumer=True,
+                idle_heartbeat=HEARTBEAT_SECONDS,
+                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            )
+        )
         logger.info("watching NATS runs", extra={"url": self.settings.nats_url})
-        async for entry in watcher:
-            if entry is None or not entry.value:  # the end of the initial values, or a deleted key
+        async for entry in watcher.messages:
+            if not entry.data:  # a deleted key
                 continue
             try:
-                announcement = decode_announcement(entry.value)
+                announcement = decode_announcement(entry.data)
             except ProtocolError as error:
                 logger.error("run announcement ignored", extra={"detail": str(error)})
                 continue
