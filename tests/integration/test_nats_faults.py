@@ -87,6 +87,17 @@ def sender_state(sender_url: str) -> dict[str, Any]:
     return run
 
 
+def wait_until_under_way(sender_url: str, receivers: list[NatsReceiver], run_id: str, records: int) -> None:
+    """Wait until a quarter of the run's ``records`` are sent and every one of ``receivers`` is booking it."""
+    wait_until(
+        f"run {run_id} a quarter sent and booked by partitions {[each.partitions for each in receivers]}",
+        lambda: (
+            sender_state(sender_url)["records_sent"] > records // 4
+            and all(receiving(each, run_id) for each in receivers)
+        ),
+    )
+
+
 def test_a_receiver_killed_mid_run_and_restarted_books_its_share_exactly(
     stack: Stack, demo_replay: Booked, nats: NatsServer, tmp_path: Path
 ) -> None:
@@ -97,7 +108,7 @@ def test_a_receiver_killed_mid_run_and_restarted_books_its_share_exactly(
     ):
         with nats_receiver(nats.url, SHARES[1], doomed_root) as doomed:
             run_id = start_on_nats(sender, DEMO, PACED_SPEED)
-            wait_until(f"partitions {SHARES[1]} booking run {run_id}", lambda: receiving(doomed, run_id))
+            wait_until_under_way(sender, [doomed], run_id, demo_replay.records_received)
             os.kill(doomed.pid, signal.SIGKILL)
             at_kill = sender_state(sender)
         assert at_kill["state"] == "streaming", f"the kill landed after the run: {at_kill}"
@@ -121,14 +132,7 @@ def test_nats_restarted_mid_run_the_run_completes_exactly(
         nats_receiver(nats.url, SHARES[1], tmp_path / "receiver-23") as second,
     ):
         run_id = start_on_nats(sender, DEMO, PACED_SPEED)
-        wait_until(
-            f"both receivers booking run {run_id} with a quarter of it sent",
-            lambda: (
-                receiving(first, run_id)
-                and receiving(second, run_id)
-                and sender_state(sender)["records_sent"] > demo_replay.records_received // 4
-            ),
-        )
+        wait_until_under_way(sender, [first, second], run_id, demo_replay.records_received)
         nats.stop()
         at_stop = sender_state(sender)
         time.sleep(OUTAGE_SECONDS)
