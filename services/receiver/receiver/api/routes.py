@@ -133,6 +133,9 @@ async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBy
             "rejected_connections": dict(receiver.rejected_connections),
             "protocol_errors": dict(receiver.protocol_errors),
             "hot_path": hot_path_build(),
+            # what an orchestrator over several receivers shows of each, and routes reads of an instrument by
+            "partitions": sorted(receiver.settings.partitions),
+            "instruments": receiver.run.market.instruments() if receiver.run else [],
             "run": current,
         }
     )
