@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from pydantic import SecretStr
@@ -31,17 +31,35 @@ class ServiceRefused(Exception):
         """The answer's other fields (with a 409 for a point in history: how far the run has got)."""
 
 
+class Service(Protocol):
+    """What a reader needs of a downstream service: a :class:`ServiceClient`, or the receivers as one
+    (:class:`~orchestrator.receiver_view.ReceiverView`)."""
+
+    name: str
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
+
+    async def probe(self) -> dict[str, object]: ...
+
+
 class ServiceClient:
     """One downstream service, reached over HTTP with a shared connection pool; every request carries the
     shared API token when the orchestrator has one."""
 
     def __init__(
-        self, name: str, base_url: str, timeout_seconds: float, token: SecretStr | None = None
+        self,
+        name: str,
+        base_url: str,
+        timeout_seconds: float,
+        token: SecretStr | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url
         headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token is not None else None
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds, headers=headers)
+        self._client = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout_seconds, headers=headers, transport=transport
+        )
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """The decoded JSON answer; raises :class:`ServiceUnavailable` or :class:`ServiceRefused`."""

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from orchestrator.clients import ServiceClient
+from orchestrator.clients import Service
 
 
 class Probed(Protocol):
@@ -19,13 +19,13 @@ class Probed(Protocol):
 
 
 async def start_replay(
-    sender: ServiceClient,
-    receiver: ServiceClient,
+    sender: Service,
+    receiver: Service,
     ingest: tuple[str, int],
     file: str | None,
     speed: float | None,
 ) -> dict[str, Any]:
-    """Check with the sender, prepare the receiver, then start the sender; returns at once with the run's ids.
+    """Check with the sender, prepare the receiver (every receiver), then start the sender; returns at once with the run's ids.
 
     The sender first answers what its start would (file, target, speed, idle) without starting, so a start
     it would refuse leaves the receiver's books and output as they were. Only then is the receiver reset,

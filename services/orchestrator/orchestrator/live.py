@@ -26,12 +26,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
 from orchestrator.book_reads import BookReads, book_query
-from orchestrator.clients import ServiceRefused, ServiceUnavailable
+from orchestrator.clients import Service, ServiceRefused, ServiceUnavailable
 from orchestrator.control import services_status
 
 logger = logging.getLogger("orchestrator.live")
@@ -65,16 +65,6 @@ _book_answers = msgspec.json.Decoder(BookAnswer)
 def _encode(message: dict[str, Any]) -> str:
     """A message to a client as WebSocket text."""
     return _encoder.encode(message).decode()
-
-
-class Service(Protocol):
-    """What the feed needs of a downstream service (a :class:`~orchestrator.clients.ServiceClient`)."""
-
-    name: str
-
-    async def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
-
-    async def probe(self) -> dict[str, object]: ...
 
 
 def _subscribe_message(text: str) -> dict[str, Any]:

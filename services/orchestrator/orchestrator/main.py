@@ -22,6 +22,8 @@ from orchestrator.clients import ServiceClient, ServiceRefused, ServiceUnavailab
 from orchestrator.core.config import Settings
 from orchestrator.live import LiveFeed
 from orchestrator.metrics import add_orchestrator_metrics
+from orchestrator.receiver_view import ReceiverView
+from orchestrator.receivers import ReceiverSet
 from orchestrator.timeline_reads import TimelineReads
 
 
@@ -36,14 +38,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sender = ServiceClient(
             "sender", settings.sender_url, settings.request_timeout_seconds, settings.api_token
         )
-        app.state.receiver = ServiceClient(
-            "receiver", settings.receiver_url, settings.request_timeout_seconds, settings.api_token
+        receivers = ReceiverSet(
+            settings.receivers,
+            settings.request_timeout_seconds,
+            settings.api_token,
+            settings.receiver_resolve_seconds,
         )
-        app.state.books = BookReads(app.state.receiver, settings.book_read_max_age_seconds)
-        app.state.timelines = TimelineReads(app.state.receiver, settings.timeline_max_age_seconds)
+        await receivers.start()
+        # the first receiver's client (the one receiver by default); every reader asks the view of them all
+        app.state.receiver = receivers.clients[0]
+        app.state.receivers = ReceiverView(receivers, settings.book_read_max_age_seconds)
+        app.state.books = BookReads(app.state.receivers, settings.book_read_max_age_seconds)
+        app.state.timelines = TimelineReads(app.state.receivers, settings.timeline_max_age_seconds)
         app.state.live = LiveFeed(
             app.state.sender,
-            app.state.receiver,
+            app.state.receivers,
             app.state.books,
             settings.live_updates_per_second,
             app.state.started_at,
@@ -52,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await app.state.live.stop()
         await app.state.sender.close()
-        await app.state.receiver.close()
+        await receivers.close()
 
     app = service_app(
         settings,

@@ -28,6 +28,7 @@ from orchestrator.book_reads import DEFAULT_BOOK_DEPTH, MAX_BOOK_DEPTH, BookRead
 from orchestrator.clients import ServiceClient
 from orchestrator.control import services_status, start_replay
 from orchestrator.core.config import Settings
+from orchestrator.receiver_view import ReceiverView
 from orchestrator.timeline_reads import TimelineReads
 
 DOWNSTREAM_FAILURES: Responses = {
@@ -44,6 +45,7 @@ _START_REFUSALS: Responses = {
     422: invalid("the body is invalid, or the file holds no streamable MBO records"),
 }
 _NO_RUN: Responses = {404: refusal("the receiver has no run yet")}
+_OWNER = "with several receivers: the event lines of the receiver holding this instrument"
 
 # every action asks a service; every read but the services' status does
 actions = APIRouter(
@@ -65,9 +67,9 @@ async def sender_client(request: Request) -> ServiceClient:
     return client
 
 
-async def receiver_client(request: Request) -> ServiceClient:
-    client: ServiceClient = request.app.state.receiver
-    return client
+async def receiver_view(request: Request) -> ReceiverView:
+    view: ReceiverView = request.app.state.receivers
+    return view
 
 
 async def settings_of(request: Request) -> Settings:
@@ -76,7 +78,7 @@ async def settings_of(request: Request) -> Settings:
 
 
 Sender = Annotated[ServiceClient, Depends(sender_client)]
-Receiver = Annotated[ServiceClient, Depends(receiver_client)]
+Receiver = Annotated[ReceiverView, Depends(receiver_view)]
 
 
 @actions.post(
@@ -122,8 +124,10 @@ def forget_last_run(request: Request) -> None:
     """A run has begun: the books and timelines kept are the last run's, and a reader must not see them as its."""
     books: BookReads = request.app.state.books
     timelines: TimelineReads = request.app.state.timelines
+    receivers: ReceiverView = request.app.state.receivers
     books.forget()
     timelines.forget()
+    receivers.forget()
 
 
 @actions.post("/stop", summary="Stop the running replay, or the live feed being booked")
@@ -200,15 +204,32 @@ async def events(
     receiver: Receiver,
     start: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    instrument_id: Annotated[int | None, Query(description=_OWNER)] = None,
 ) -> Any:
-    return await receiver.request("GET", "/events", params={"start": start, "limit": limit})
+    params = {"start": start, "limit": limit} | _instrument(instrument_id)
+    return await receiver.request("GET", "/events", params=params)
 
 
 @reads.get("/trades", summary="The most recent trades", responses=DOWNSTREAM_FAILURES | _NO_RUN)
-async def trades(receiver: Receiver, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Any:
-    return await receiver.request("GET", "/trades", params={"limit": limit})
+async def trades(
+    receiver: Receiver,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    instrument_id: Annotated[
+        int | None, Query(description="only this instrument's trades, from the receiver holding it")
+    ] = None,
+) -> Any:
+    return await receiver.request("GET", "/trades", params={"limit": limit} | _instrument(instrument_id))
 
 
-@reads.get("/microservices/status", summary="Each service's status, reachable or not, with latency")
+def _instrument(instrument_id: int | None) -> dict[str, int]:
+    """The instrument a read names, if any (a read naming none stays as the one receiver knows it)."""
+    return {} if instrument_id is None else {"instrument_id": instrument_id}
+
+
+@reads.get(
+    "/microservices/status",
+    summary="Each service's status, reachable or not, with latency; with several receivers, each one's and "
+    "their run summed",
+)
 async def microservices_status(request: Request, sender: Sender, receiver: Receiver) -> dict[str, Any]:
     return await services_status([sender, receiver], request.app.state.started_at)

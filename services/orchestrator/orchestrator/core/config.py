@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from obm_shared.service import ServiceSettings
 
@@ -17,6 +19,12 @@ class Settings(ServiceSettings):
     http_port: int = 8000
     sender_url: str = "http://127.0.0.1:8081"
     receiver_url: str = "http://127.0.0.1:8082"
+    receiver_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    """Comma-separated URLs of several receivers, each booking its share of the instruments (NATS transport);
+    empty: ``receiver_url`` alone. A URL whose host resolves to several addresses (a scaled compose service)
+    stands for one receiver per address."""
+    receiver_resolve_seconds: Annotated[float, Field(gt=0)] = 5.0
+    """How often the receivers' host names are resolved again, so receivers scaled up or down are seen."""
     receiver_ingest_host: str = "127.0.0.1"
     """The receiver's ingest host as the sender reaches it (``receiver`` inside compose)."""
     receiver_ingest_port: int = 9000
@@ -30,3 +38,15 @@ class Settings(ServiceSettings):
     """Identical timeline reads (``GET /api/timeline``) within this window share one receiver request."""
     live_updates_per_second: float = 10.0
     """How often the live feed pushes to browsers (coalesced to screen pace)."""
+
+    @field_validator("receiver_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(url.strip() for url in value.split(",") if url.strip())
+        return value
+
+    @property
+    def receivers(self) -> list[str]:
+        """The receivers' URLs as configured (before their host names are resolved)."""
+        return list(self.receiver_urls) or [self.receiver_url]
