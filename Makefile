@@ -12,7 +12,7 @@ PACKAGES := shared/obm_shared services/sender/sender services/receiver/receiver 
 	services/orchestrator/orchestrator services/demo_market/demo_market cli/orderbook_cli
 QUICK_TESTS := -m "not e2e and not browser"
 
-.PHONY: help install test check test-fast lint typecheck env up down images demo-data bench compiled-receiver clean
+.PHONY: help install test check test-fast lint typecheck env up up-scale down images demo-data bench compiled-receiver clean
 
 help:
 	@echo "make up        start the whole system in Docker; prints the UI's address with the API token"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench     measure throughput, latency and memory (writes bench/results/latest.json)"
 	@echo "make install   create $(VENV) with the services, the orderbook CLI (compiled book if cc exists), dev tools"
 	@echo "make lint      ruff and mypy"
+	@echo "make up-scale  the same through NATS JetStream to RECEIVERS=N receivers (default 2)"
 	@echo "make down      stop the Docker stack"
 
 $(VENV)/bin/activate:
@@ -67,8 +68,15 @@ up: images
 	@scripts/env-file.sh url
 	scripts/docker/compose.sh up
 
+RECEIVERS ?= 2
+
+# The scale profile: the sender publishes each run to NATS JetStream, RECEIVERS receivers book their shares.
+up-scale: images
+	@scripts/env-file.sh url
+	OBM_TRANSPORT=nats OBM_RECEIVER_PORTS=8082-8089 scripts/docker/compose.sh --profile scale up --scale receiver=$(RECEIVERS)
+
 down:
-	scripts/docker/compose.sh down
+	scripts/docker/compose.sh --profile scale down
 
 DEMO_FILE := data/demo/demo.mbo.dbn
 

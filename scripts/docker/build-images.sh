@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the three service images with `docker compose build`.
+# Build the three service images and the scale profile's NATS server with `docker compose build`.
 # On a normal machine (Docker running, registry reachable) this is a plain build on python:3.11-slim.
 # On a machine without a registry (CI here), it installs and starts the engine, builds local Python base and
 # build images with debootstrap (the build image adds a C compiler, for the receiver's compiled hot path) and a
@@ -28,9 +28,10 @@ if [ "$mode" = offline ]; then
     scripts/docker/build-base-image.sh
     OBM_BASE_IMAGE=obm-python-build:bookworm OBM_BASE_PACKAGES=gcc,libc6-dev,python3-dev \
         scripts/docker/build-base-image.sh
-    scripts/docker/build-wheelhouse.sh ./shared ./services/demo_market ./services/sender ./services/receiver ./services/orchestrator
+    scripts/docker/build-wheelhouse.sh ./shared ./services/demo_market ./services/sender ./services/receiver ./services/orchestrator \
+        -r ./services/nats/requirements.txt
     export BASE_IMAGE=obm-python-base:bookworm BUILD_IMAGE=obm-python-build:bookworm
     export PIP_INSTALL_ARGS="--no-index --find-links /wheels"
 fi
-docker compose build
+docker compose --profile scale build
 log "images built: $(docker images --format '{{.Repository}}:{{.Tag}}' | grep '^orderbook-' | sort | tr '\n' ' ')"
