@@ -90,6 +90,32 @@ export class Health {
       root.append(pill);
       this.pills[name] = pill;
     }
+    // with several receivers (NATS), one chip each: the instruments it holds and how fast it books them
+    this.receivers = el("span", "receivers");
+    this.receivers.hidden = true;
+    this.pills.receiver.after(this.receivers);
+  }
+
+  /** Each receiver of several: state, instrument ids held and apply rate; hidden with one receiver. */
+  shares(receivers) {
+    this.receivers.hidden = !receivers;
+    if (!receivers) return;
+    this.receivers.replaceChildren(
+      ...receivers.map((receiver, index) => {
+        const state = receiver.reachable ? "up" : "down";
+        const held = receiver.instruments.length ? receiver.instruments.join(",") : "none";
+        const rate = receiver.records_per_second === null ? "—" : `${fmtCompact(receiver.records_per_second)}/s`;
+        const chip = el("span", `pill receiver-share ${state}`);
+        chip.dataset.state = state;
+        chip.append(el("span", "dot"), el("span", "name", `R${index + 1}`), el("span", "held num", held), el("span", "latency num", rate));
+        const partitions = receiver.partitions && receiver.partitions.length ? receiver.partitions.join(",") : "all";
+        const records = receiver.records === null ? "no run" : `${fmtInt(receiver.records)} records booked`;
+        chip.title = receiver.reachable
+          ? `${receiver.url} — ${receiver.state}, partitions ${partitions}, instruments ${held}, ${records}`
+          : `${receiver.url} — ${receiver.error}`;
+        return chip;
+      }),
+    );
   }
 
   /** The sender's live gateway: its open sessions, each one's client, subscription, records and rate. */
@@ -138,6 +164,7 @@ export class Health {
       } else {
         this.set(name, "down", "down", `${probe.url} — ${probe.error}`);
       }
+      if (name === "receiver") this.shares(probe.status && probe.status.receivers);
     }
   }
 
@@ -147,6 +174,7 @@ export class Health {
     for (const name of ["sender", "receiver", "gateway"]) {
       if (this.pills[name]) this.set(name, "unknown", "?", "unknown while the orchestrator is unreachable");
     }
+    this.shares(null);
   }
 }
 
