@@ -13,7 +13,7 @@ import msgspec
 import pytest
 from fastapi import FastAPI, HTTPException, Request
 
-from orchestrator.clients import ServiceClient, ServiceRefused
+from orchestrator.clients import ServiceClient, ServiceRefused, ServiceUnavailable
 from orchestrator.receiver_view import ReceiverView
 from orchestrator.receivers import ReceiverSet, expand
 
@@ -200,6 +200,21 @@ def test_an_instrument_no_receiver_holds_is_a_404() -> None:
     with pytest.raises(ServiceRefused) as refused:
         read(view_of(FIRST, SECOND), "/order-book", depth=10, instrument_id=5)
     assert refused.value.status_code == 404 and "instrument 5" in str(refused.value.detail)
+
+
+def test_a_receiver_down_leaves_the_others_instruments_readable() -> None:
+    view = view_of(FIRST, SECOND)
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused")
+
+    view.clients.append(ServiceClient("receiver", "http://down", 1.0, transport=httpx.MockTransport(refuse)))
+    assert read(view, "/order-book", depth=10, instrument_id=7)["books"][0]["instrument_id"] == 7
+    with pytest.raises(ServiceUnavailable) as unavailable:
+        read(view, "/order-book", depth=10, instrument_id=5)
+    assert "http://down" in str(unavailable.value), "an instrument the down receiver may hold names it"
+    probe = run(view.probe())
+    assert probe["reachable"] is False and "http://down" in str(probe["error"])
 
 
 def test_the_status_lists_each_receiver_and_sums_their_accounting() -> None:

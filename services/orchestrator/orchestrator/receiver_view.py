@@ -21,6 +21,8 @@ from orchestrator.read_cache import ReadCache
 from orchestrator.receivers import ReceiverSet
 
 _OWNERS = "owners"
+Owners = tuple[dict[int, ServiceClient], list[Exception]]
+"""Which receiver holds which instrument, and the failures of the receivers that did not say."""
 _events_head = msgspec.json.Decoder(dict[str, Any])
 
 
@@ -63,26 +65,34 @@ class ReceiverView:
         return merge_probes(list(await asyncio.gather(*(client.probe() for client in clients))))
 
     async def owner(self, instrument_id: int) -> ServiceClient:
-        """The receiver holding ``instrument_id``; ServiceRefused (404) when none does."""
-        owners: dict[int, ServiceClient] = await self._owners.get(_OWNERS, self._ask_owners)
+        """The receiver holding ``instrument_id``; ServiceRefused (404) when none does, or the failure of a
+        receiver that did not answer (it may hold it)."""
+        known: Owners = await self._owners.get(_OWNERS, self._ask_owners)
+        owners, failures = known
         if instrument_id not in owners:  # new since the owners were asked (a run starting): ask again
-            owners = await self._ask_owners()
-        if instrument_id not in owners:
-            raise ServiceRefused("receiver", 404, f"no receiver holds instrument {instrument_id}")
-        return owners[instrument_id]
+            owners, failures = await self._ask_owners()
+        if instrument_id in owners:
+            return owners[instrument_id]
+        if failures:
+            raise failures[0]
+        raise ServiceRefused("receiver", 404, f"no receiver holds instrument {instrument_id}")
 
-    async def _ask_owners(self) -> dict[int, ServiceClient]:
+    async def _ask_owners(self) -> Owners:
+        """Which receiver holds which instrument, from those that answer; the others' failures."""
         clients = self.clients
         statuses = await asyncio.gather(
             *(client.request("GET", "/status") for client in clients), return_exceptions=True
         )
         owners: dict[int, ServiceClient] = {}
+        failures: list[Exception] = []
         for client, status in zip(clients, statuses, strict=True):
-            if isinstance(status, BaseException):
-                # a receiver not answering may hold the instrument asked: its failure is the answer
+            if isinstance(status, Exception):
+                failures.append(status)
+            elif isinstance(status, BaseException):
                 raise status
-            owners |= dict.fromkeys(status.get("instruments", []), client)
-        return owners
+            else:
+                owners |= dict.fromkeys(status.get("instruments", []), client)
+        return owners, failures
 
     async def _together(self, clients: list[ServiceClient], method: str, path: str, **kwargs: Any) -> bytes:
         params: dict[str, Any] = dict(kwargs.pop("params", None) or {})
@@ -106,7 +116,8 @@ class ReceiverView:
         if path == "/events":
             return await self._events(clients, params)
         # a read of one instrument's view (the timeline) without one: the receiver's default, the first
-        owners: dict[int, ServiceClient] = await self._owners.get(_OWNERS, self._ask_owners)
+        known: Owners = await self._owners.get(_OWNERS, self._ask_owners)
+        owners = known[0]
         if not owners:
             return await clients[0].request_bytes(method, path, params=params, **kwargs)
         return await owners[min(owners)].request_bytes(method, path, params=params, **kwargs)
