@@ -16,14 +16,17 @@ from pathlib import Path
 from bench.e2e import end_to_end, reads_under_load, sender_peak_rss
 from bench.gateway import gateway_figures
 from bench.measure import Figure, figure
+from bench.nats import nats_figures
 from bench.parts import measure_parts, wire_round_trip_rate
 from bench.seek import seeks_and_recording_cost
 from bench.workload import SCRATCH, workload
 from receiver.book import hot_path_build
-from tests.conftest import CLX5, DATA_DIR
 
 SENDER_MEMORY_FILE_RECORDS = (2_000_000, 19_200_000)
 """About 110 MB and 1 GB of CLX5 records: the sender's peak memory should not grow with file size."""
+
+NATS_WORKLOADS = ("multi", "dbeq")
+"""The workloads of the NATS section: several instruments, so partitions split them between receivers."""
 
 SEEK_WORKLOAD = "clx5"
 """The workload whose recorded run is traveled: the goals are set on CLX5."""
@@ -69,20 +72,24 @@ def main() -> None:
         default=5,
         help="runs of the JSON-output replay (default 5: short runs, so more of them steady the median)",
     )
-    parser.add_argument("--workloads", default="clx5,demo", help="comma-separated: clx5, demo")
+    parser.add_argument(
+        "--workloads",
+        default="clx5,demo",
+        help="comma-separated: clx5, demo, dbeq (DBEQ repeated), multi (the demo with about 100 instruments)",
+    )
     parser.add_argument(
         "--sections",
         default="parts,e2e,reads,seek,gateway,memory",
-        help="comma-separated: parts, e2e, reads, seek (CLX5 only), gateway (CLX5 only), memory",
+        help="comma-separated: parts, e2e, reads, seek (CLX5 only), gateway (CLX5 only), memory;"
+        " not by default: nats (multi and dbeq only)",
     )
     args = parser.parse_args()
 
     sections = set(args.sections.split(","))
     rows: list[tuple[str, Figure]] = []
     summary: dict[str, dict[str, float]] = {}
-    clx5 = DATA_DIR / CLX5
     for name in args.workloads.split(","):
-        path = workload(name, args.records, clx5)
+        path = workload(name, args.records)
         if "parts" in sections:
             parts = measure_parts(path, args.runs)
             rows += [(name, fig) for fig in parts]
@@ -92,7 +99,7 @@ def main() -> None:
         if "e2e" in sections:
             for output_enabled in (False, True):
                 # the JSON-on replay is far slower: a shorter workload of the same records measures its rate
-                source = workload(name, args.json_records, clx5) if output_enabled else path
+                source = workload(name, args.json_records) if output_enabled else path
                 fig, rss = end_to_end(source, output_enabled, args.json_runs if output_enabled else args.runs)
                 rows.append((name, fig))
                 summary.setdefault(name, {})[f"receiver_peak_rss_mb_output_{output_enabled}"] = rss
@@ -100,16 +107,20 @@ def main() -> None:
         if "reads" in sections:
             rows += [(name, fig) for fig in reads_under_load(path, args.runs)]
         if "gateway" in sections and name == SEEK_WORKLOAD:
-            client_workload = workload(name, args.json_records, clx5)
+            client_workload = workload(name, args.json_records)
             rows += [(name, fig) for fig in gateway_figures(path, client_workload, args.runs)]
         if "seek" in sections and name == SEEK_WORKLOAD:
             seek_figures, seek_summary = seeks_and_recording_cost(path, args.runs)
             rows += [(name, fig) for fig in seek_figures]
             summary.setdefault(name, {}).update(seek_summary)
+        if "nats" in sections and name in NATS_WORKLOADS:
+            nats_rows, nats_summary = nats_figures(path, args.runs)
+            rows += [(name, fig) for fig in nats_rows]
+            summary.setdefault(name, {}).update(nats_summary)
         print(_table([row for row in rows if row[0] == name]), flush=True)
     if "memory" in sections:
         for records in SENDER_MEMORY_FILE_RECORDS:
-            path = workload("clx5", records, clx5)
+            path = workload("clx5", records)
             size_mb = path.stat().st_size / 1e6
             peaks = [sender_peak_rss(path.parent, path.name) for _ in range(args.runs)]
             rows.append(("clx5", figure(f"sender peak RSS, {size_mb:,.0f} MB file", "MB", peaks)))
@@ -142,6 +153,14 @@ def main() -> None:
         if "wire_encode_plus_decode_records_per_s" in values:
             print(
                 f"{name}: wire encode+decode {values['wire_encode_plus_decode_records_per_s']:,.0f} records/s"
+            )
+        costs = {key: value for key, value in values.items() if key.endswith("_cpu_us_per_record")}
+        if costs:
+            print(
+                f"{name}: CPU µs per record of the file: "
+                + ", ".join(
+                    f"{key.removesuffix('_cpu_us_per_record')} {value:.2f}" for key, value in costs.items()
+                )
             )
     print(f"results: {written}")
 
