@@ -10,7 +10,8 @@ or restarted finds where the current run starts in each partition.
 
 JetStream can lose acknowledged writes under its default fsync interval: the DBN file stays the source of truth,
 and the stream is a transport with limits (bytes, age) whose full state refuses publishes (discard new), so a full
-stream fails the run instead of dropping records.
+stream fails the run instead of dropping records. A sender empties the stream at the start of each run, so it holds
+one run: its limits bound the largest run, and a full stream never blocks the next one.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Faults on the NATS transport (issue 17): a receiver killed mid-run and restarted, nats-server restarted
-mid-run, and a records stream too small for the run.
+mid-run, a records stream too small for the run, and runs that fill it only together.
 
 Each test has its own nats-server, sender and receivers as processes; the books and accounting are compared with
 the demo file's direct TCP replay by the session's local stack. The runs are paced (the demo's 35 s of market
@@ -47,6 +47,8 @@ OUTAGE_SECONDS = 3.0
 WAIT_SECONDS = 30.0
 STREAM_LIMIT_BYTES = 1_000_000
 """A third of the demo file's 3.4 MB."""
+ONE_RUN_LIMIT_BYTES = 5_000_000
+"""Room for the demo's run (its 3.4 MB and the framing), not for two."""
 STALL_SECONDS = 3.0
 """The receivers' stall timeout when the stream is full: the run's end never reaches them."""
 
@@ -172,3 +174,18 @@ def test_a_stream_too_small_for_the_run_fails_it_naming_the_limit(
         assert booked["state"] == "failed", (
             f"the receiver's run of a failed send ended {booked['state']}: {booked['last_error']}"
         )
+
+
+def test_runs_that_fill_the_stream_only_together_both_complete(
+    stack: Stack, demo_replay: Booked, nats: NatsServer, tmp_path: Path
+) -> None:
+    with (
+        nats_sender(
+            nats.url, stack.data_dir, tmp_path, SENDER_NATS_STREAM_MAX_BYTES=ONE_RUN_LIMIT_BYTES
+        ) as sender,
+        nats_receiver(nats.url, "0,1,2,3", tmp_path / "receiver") as receiver,
+    ):
+        for _ in range(2):
+            sent = stream_through_nats(sender, DEMO)
+            share = balanced_share(receiver, sent["run_id"], demo_replay)
+            assert_books_as_replayed(share, demo_replay, sent)

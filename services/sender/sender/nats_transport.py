@@ -41,6 +41,7 @@ from obm_shared.messages import (
 from obm_shared.nats_stream import (
     CURRENT_RUN_KEY,
     MAX_RECORDS_PER_MESSAGE,
+    STREAM_NAME,
     RunAnnouncement,
     encode_announcement,
     message_id,
@@ -143,8 +144,8 @@ class NatsTransport:
         return self._loop.run_until_complete(coroutine)
 
     async def _open(self, handshake: Handshake) -> None:
-        """Connect, make sure the stream and the run bucket exist, publish every partition's handshake, then
-        announce the run with where each partition's stream starts."""
+        """Connect, make sure the stream and the run bucket exist, empty the stream of earlier runs, publish every
+        partition's handshake, then announce the run with where each partition's stream starts."""
         try:
             self._client = await asyncio.wait_for(
                 nats.connect(
@@ -163,6 +164,9 @@ class NatsTransport:
         jetstream = self._jetstream = self._client.jetstream(timeout=ACK_SECONDS)
         config = stream_config(self.settings.nats_stream_max_bytes, self.settings.nats_stream_max_age_seconds)
         await self._acked(lambda: _ensure_stream(jetstream, config), "the records stream's creation")
+        # The stream holds one run, so its limits bound a run, not a history: an earlier run's receivers have its
+        # DBN file to book again, and a full stream never blocks the next run.
+        await self._acked(lambda: jetstream.purge_stream(STREAM_NAME), "the purge of earlier runs")
         bucket = await self._acked(lambda: jetstream.create_key_value(run_bucket_config()), "the run bucket")
         body = self.encoder.encode(handshake)
         starts = []
