@@ -3,9 +3,10 @@ what each receiver booked, and the receivers' runs as one, to compare with the d
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +14,12 @@ from typing import Any
 
 import httpx
 import msgspec
+import nats
 import numpy as np
+from nats.js.errors import NoKeysError, NotFoundError
 
 from obm_shared.nats_stream import partition_of
+from receiver.partition_leases import MEMBER_BUCKET
 from scripts.local_stack import free_port, local_services
 from tests.integration.conftest import Stack
 from tests.integration.test_pipeline import start, wait_for_run_end
@@ -23,6 +27,7 @@ from tests.integration.test_pipeline import start, wait_for_run_end
 PARTITIONS = 4
 EVERY_BOOK: dict[str, str | int] = {"depth": 1000, "per_publisher": "true"}
 RUN_SECONDS = 120
+WAIT_SECONDS = 30.0
 
 
 class _Line(msgspec.Struct):
@@ -121,6 +126,7 @@ class NatsReceiver:
     url: str
     output_dir: Path
     partitions: str
+    """Its RECEIVER_PARTITIONS: empty when it books the partitions dealt to it (see :func:`owned_partitions`)."""
     pid: int
 
 
@@ -207,7 +213,7 @@ def balanced_share(receiver: NatsReceiver, run_id: str, replay: Booked) -> Booke
     assert run["accounted"] is True
     assert run["records_received"] == run["records_sent_by_sender"] == accounting["records"]
     share = booked(receiver.url, receiver.output_dir, run)
-    owned = {int(partition) for partition in receiver.partitions.split(",")}
+    owned = owned_partitions(receiver)
     assert set(share.books) == owned_instruments(replay, owned), (
         f"partitions {receiver.partitions}: booked instruments {sorted(share.books)}"
     )
@@ -241,3 +247,68 @@ def replayed_over_tcp(stack: Stack, file: str) -> Booked:
     run = wait_for_run_end(stack)["receiver"]["status"]["run"]
     assert run["state"] == "done", f"the TCP replay of {file} ended {run['state']}: {run['last_error']}"
     return booked(stack.receiver, stack.output_dir, run)
+
+
+def wait_until(what: str, condition: Callable[[], bool], timeout: float = WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not {what} within {timeout:g} s")
+
+
+def receiving(receiver: NatsReceiver, run_id: str) -> bool:
+    """True once ``receiver`` has booked some records of run ``run_id`` and is still receiving."""
+    run = receiver_run(receiver)
+    return (
+        run is not None
+        and run["run_id"] == run_id
+        and run["state"] == "receiving"
+        and run["records_received"] > 0
+    )
+
+
+def sender_state(sender_url: str) -> dict[str, Any]:
+    run: dict[str, Any] = httpx.get(f"{sender_url}/status", timeout=5).json()["run"]
+    return run
+
+
+def wait_until_under_way(sender_url: str, receivers: list[NatsReceiver], run_id: str, records: int) -> None:
+    """Wait until a quarter of the run's ``records`` are sent and every one of ``receivers`` is booking it."""
+    wait_until(
+        f"run {run_id} a quarter sent and booked by partitions {[each.partitions for each in receivers]}",
+        lambda: (
+            sender_state(sender_url)["records_sent"] > records // 4
+            and all(receiving(each, run_id) for each in receivers)
+        ),
+    )
+
+
+def owned_partitions(receiver: NatsReceiver) -> set[int]:
+    """The partitions ``receiver`` books: its RECEIVER_PARTITIONS, else those its /status says it holds."""
+    if receiver.partitions:
+        return {int(partition) for partition in receiver.partitions.split(",")}
+    partitions: list[int] = httpx.get(f"{receiver.url}/status", timeout=5).json()["partitions"]
+    return set(partitions)
+
+
+def live_members(nats_url: str) -> set[str]:
+    """The ids of the receivers whose membership key is in NATS now."""
+
+    async def read() -> set[str]:
+        client = await nats.connect(nats_url)
+        try:
+            bucket = await client.jetstream().key_value(MEMBER_BUCKET)
+            return set(await bucket.keys())
+        except (NotFoundError, NoKeysError):
+            return set()
+        finally:
+            await client.close()
+
+    return asyncio.run(read())
+
+
+def wait_for_members(nats_url: str, ids: set[str]) -> None:
+    """Wait until exactly the receivers ``ids`` are live members, so a run is dealt among them all."""
+    wait_until(f"receivers {sorted(ids)} the live members", lambda: live_members(nats_url) == ids)

@@ -11,28 +11,27 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from tests.integration.conftest import Stack
 from tests.integration.nats_runs import (
+    WAIT_SECONDS,
     Booked,
-    NatsReceiver,
     assert_books_as_replayed,
     balanced_share,
     nats_receiver,
     nats_sender,
-    receiver_run,
     replayed_over_tcp,
     run_booked,
     sender_run_ended,
+    sender_state,
     start_on_nats,
     stream_through_nats,
     union,
+    wait_until_under_way,
 )
 from tests.nats_server import NatsServer, running_nats
 
@@ -44,7 +43,6 @@ PACED_SPEED = 5.0
 SHARES = ("0,1", "2,3")
 """Two receivers: the demo's three instruments fall in partitions 0, 2 and 3, so both have books to lose."""
 OUTAGE_SECONDS = 3.0
-WAIT_SECONDS = 30.0
 STREAM_LIMIT_BYTES = 1_000_000
 """A third of the demo file's 3.4 MB."""
 ONE_RUN_LIMIT_BYTES = 5_000_000
@@ -62,42 +60,6 @@ def demo_replay(stack: Stack) -> Booked:
 def nats(tmp_path: Path) -> Iterator[NatsServer]:
     with running_nats(tmp_path / "nats") as server:
         yield server
-
-
-def wait_until(what: str, condition: Callable[[], bool], timeout: float = WAIT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not {what} within {timeout:g} s")
-
-
-def receiving(receiver: NatsReceiver, run_id: str) -> bool:
-    """True once ``receiver`` has booked some records of run ``run_id`` and is still receiving."""
-    run = receiver_run(receiver)
-    return (
-        run is not None
-        and run["run_id"] == run_id
-        and run["state"] == "receiving"
-        and run["records_received"] > 0
-    )
-
-
-def sender_state(sender_url: str) -> dict[str, Any]:
-    run: dict[str, Any] = httpx.get(f"{sender_url}/status", timeout=5).json()["run"]
-    return run
-
-
-def wait_until_under_way(sender_url: str, receivers: list[NatsReceiver], run_id: str, records: int) -> None:
-    """Wait until a quarter of the run's ``records`` are sent and every one of ``receivers`` is booking it."""
-    wait_until(
-        f"run {run_id} a quarter sent and booked by partitions {[each.partitions for each in receivers]}",
-        lambda: (
-            sender_state(sender_url)["records_sent"] > records // 4
-            and all(receiving(each, run_id) for each in receivers)
-        ),
-    )
 
 
 def test_a_receiver_killed_mid_run_and_restarted_books_its_share_exactly(

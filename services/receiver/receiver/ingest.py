@@ -89,6 +89,11 @@ class Receiver:
         """True while an authenticated stream (or a NATS run) is being received."""
         return self._receiving or (self._nats is not None and self._nats.receiving)
 
+    @property
+    def partitions(self) -> list[int]:
+        """The NATS partitions of the current run that this receiver books or booked (none over TCP)."""
+        return self._nats.partitions if self._nats is not None else []
+
     def recorded(self, run_id: str | None) -> RecordedRun:
         """The current run's recording (``run_id`` None or its id), or an earlier run's. Raises LookupError when
         there is none."""

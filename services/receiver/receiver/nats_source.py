@@ -1,7 +1,9 @@
 """Runs announced on NATS JetStream, booked a share at a time: this receiver's partitions of each run.
 
 The receiver watches the run announcements (:mod:`obm_shared.nats_stream`). A run it has not booked replaces the
-current one, as a new TCP stream does, and is consumed from where each owned partition's stream starts: one
+current one, as a new TCP stream does. Its partitions are ``RECEIVER_PARTITIONS`` when set; otherwise those dealt
+to it among the live receivers, each booked only while this receiver holds its lease
+(:mod:`receiver.partition_leases`). They are consumed from where each owned partition's stream starts: one
 ordered consumer over the owned partitions' subjects, from the earliest of their first sequences. A receiver
 started late or restarted therefore books the current run from its start. The partitions' streams are merged
 into the run's one stream (:class:`~receiver.partition_merge.PartitionMerge`).
@@ -34,6 +36,7 @@ from obm_shared.nats_stream import (
     subject,
 )
 from receiver.core.config import Settings
+from receiver.partition_leases import Held, PartitionLeases
 from receiver.partition_merge import PartitionMerge
 from receiver.processing import Run, RunState
 from receiver.run_output import OutputFailed
@@ -63,6 +66,10 @@ class NatsRuns:
         self._booking: asyncio.Task[None] | None = None
         self._booked: tuple[str, Run] | None = None
         """The run id announced last and the run booking it."""
+        self._leases: PartitionLeases | None = None
+        """The partitions' leases, when they are not fixed by ``RECEIVER_PARTITIONS``."""
+        self.partitions: list[int] = sorted(settings.partitions)
+        """The partitions of the run announced last that this receiver books or booked."""
 
     @property
     def receiving(self) -> bool:
@@ -73,12 +80,14 @@ class NatsRuns:
         self._watching = asyncio.create_task(self._watch(), name="nats-runs")
 
     async def close(self) -> None:
-        """Stop watching and booking; the run being booked is left to the receiver to end."""
+        """Stop watching and booking (the leases released); the run being booked is left to the receiver."""
         for task in (self._watching, self._booking):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._leases is not None:
+            await self._leases.leave()
         if self._client is not None:
             with contextlib.suppress(Exception):  # closing: whatever the connection's state, it is let go
                 await asyncio.wait_for(self._client.close(), CONNECT_SECONDS)
@@ -87,6 +96,10 @@ class NatsRuns:
         """Book each run announced: the current one first, then each one announced after."""
         jetstream = (await self._connect()).jetstream()
         await self._retrying(lambda: jetstream.create_key_value(run_bucket_config()))
+        if not self.settings.partitions:
+            leases = PartitionLeases(jetstream, self.settings.id)
+            await self._retrying(leases.join)
+            self._leases = leases
         # The bucket's key read as a stream, not through nats-py's watcher: its consumer, lost with a restarted
         # server, comes back only after two missed 5 s heartbeats; this one has the records consumer's.
         watcher = await self._retrying(
@@ -151,13 +164,31 @@ class NatsRuns:
         self._booking = asyncio.create_task(self._consume(jetstream, run, announcement), name="nats-run")
 
     async def _consume(self, jetstream: JetStreamContext, run: Run, announcement: RunAnnouncement) -> None:
-        """Book the owned partitions of ``announcement``'s run into ``run`` until each has ended, one errs, or
-        nothing comes for ``stall_timeout_seconds``: whatever ends it, the run ends with the reason."""
+        """Book this receiver's partitions of ``announcement``'s run, holding their leases when they are dealt."""
         count = announcement.partitions
-        owned = sorted(p for p in (self.settings.partitions or range(count)) if p < count)
+        self.partitions = []
+        leases = self._leases
+        if leases is None:
+            owned = sorted(p for p in self.settings.partitions if p < count)
+        else:
+            owned = await self._retrying(lambda: leases.deal(announcement.run_id, count))
         if not owned:
             await run.fail(f"this receiver owns none of the run's {count} partitions")
             return
+        async with contextlib.nullcontext() if leases is None else leases.held(owned) as held:
+            self.partitions = owned
+            await self._book_partitions(jetstream, run, announcement, owned, held)
+
+    async def _book_partitions(
+        self,
+        jetstream: JetStreamContext,
+        run: Run,
+        announcement: RunAnnouncement,
+        owned: list[int],
+        held: Held | None,
+    ) -> None:
+        """Book ``owned`` partitions of ``announcement``'s run into ``run`` until each has ended, one errs, a lease
+        is lost, or nothing comes for ``stall_timeout_seconds``: whatever ends it, the run ends with the reason."""
         logger.info("booking a NATS run", extra={"run_id": announcement.run_id, "partitions": owned})
         starts = announcement.start_sequences
         config = ConsumerConfig(
@@ -181,6 +212,9 @@ class NatsRuns:
                     message = await subscription.next_msg(timeout=stall)
                 except nats.errors.TimeoutError:
                     await run.fail(f"stalled: nothing from NATS for {stall:g} s")
+                    return
+                if held is not None and held.lost is not None:
+                    await run.fail(held.lost)
                     return
                 partition = partition_of_subject(message.subject)
                 if message.metadata.sequence.stream < starts[partition]:  # the end of an earlier run

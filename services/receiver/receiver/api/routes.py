@@ -134,7 +134,8 @@ async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBy
             "protocol_errors": dict(receiver.protocol_errors),
             "hot_path": hot_path_build(),
             # what an orchestrator over several receivers shows of each, and routes reads of an instrument by
-            "partitions": sorted(receiver.settings.partitions),
+            "receiver_id": receiver.settings.id,
+            "partitions": receiver.partitions,
             "instruments": receiver.run.market.instruments() if receiver.run else [],
             "run": current,
         }

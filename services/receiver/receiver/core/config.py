@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -75,7 +76,13 @@ class Settings(ServiceSettings):
     JetStream, of which this receiver books its ``partitions`` (the ingest port is then not opened)."""
     nats_url: str = "nats://127.0.0.1:4222"
     partitions: Annotated[frozenset[Annotated[int, Field(ge=0)]], NoDecode] = frozenset()
-    """Comma-separated partitions of each NATS run this receiver books (e.g. ``0,2``); empty: every partition."""
+    """Comma-separated partitions of each NATS run this receiver books (e.g. ``0,2``); empty (the default): the
+    partitions dealt to it among the live receivers, held through JetStream leases (``receiver.partition_leases``)."""
+    id: Annotated[str, Field(min_length=1, pattern=r"^[-_=.A-Za-z0-9]+$")] = Field(
+        default_factory=socket.gethostname
+    )
+    """This receiver's name among the receivers of a NATS server: the host name, so a restarted container keeps
+    its partitions."""
 
     @field_validator("partitions", mode="before")
     @classmethod
