@@ -12,19 +12,25 @@ JetStream can lose acknowledged writes under its default fsync interval: the DBN
 and the stream is a transport with limits (bytes, age) whose full state refuses publishes (discard new), so a full
 stream fails the run instead of dropping records. A sender empties the stream at the start of each run, so it holds
 one run: its limits bound the largest run, and a full stream never blocks the next one.
+
+Each read of the file the sender publishes is a *window*: every partition gets at least one batch of it (empty when
+none of its instruments is in that read), the last one marked (:data:`WINDOW_HEADER`). A receiver owning several
+partitions merges each window's batches in market time once all of them have come, so its stream stays in
+``ts_recv`` order, as time travel and the liquidity history need.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterator
+from typing import Final, NamedTuple
 
 import msgspec
 import numpy as np
 from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
 
-from obm_shared.framing import FrameDecoder, MalformedFrame
+from obm_shared.framing import FrameDecoder, MalformedFrame, UnexpectedMessage
 from obm_shared.messages import Message, RunId
-from obm_shared.records import MBO_RECORD_SIZE
+from obm_shared.records import MBO_RECORD_SIZE, MboArray, taken
 
 STREAM_NAME: Final = "OBM_RECORDS"
 SUBJECT_PREFIX: Final = "obm.records"
@@ -35,6 +41,8 @@ MAX_RECORDS_PER_MESSAGE: Final = 8192
 """Records in one published batch: 8192 MBO records are 458,752 bytes, well under NATS's default 1 MiB payload."""
 MAX_MESSAGE_BYTES: Final = (MAX_RECORDS_PER_MESSAGE + 64) * MBO_RECORD_SIZE
 """The stream's largest message: a full batch and its framing, with room to spare."""
+WINDOW_HEADER: Final = "Obm-Window"
+"""A record batch's window: ``"<window>"``, or ``"<window> last"`` on its partition's last batch of the window."""
 DUPLICATE_WINDOW_SECONDS: Final = 120.0
 """A publish retried within this long, under the same message id, is stored once."""
 
@@ -68,6 +76,47 @@ def partition_of(instrument_ids: np.ndarray, partitions: int) -> np.ndarray:
     partition, so each instrument's events and books stay whole and in order."""
     hashed = (instrument_ids.astype(np.uint64) * np.uint64(_FIBONACCI_32)) & np.uint64(0xFFFFFFFF)
     return ((hashed * np.uint64(partitions)) >> np.uint64(32)).astype(np.int64)
+
+
+class Window(NamedTuple):
+    """The sender's window a record batch belongs to, and whether it is its partition's last batch of it."""
+
+    number: int
+    last: bool
+
+
+def window_header(window: Window) -> str:
+    return f"{window.number} last" if window.last else str(window.number)
+
+
+def window_of(headers: dict[str, str] | None) -> Window | None:
+    """The window a message's headers name; None without one. Raises :class:`UnexpectedMessage` when malformed."""
+    value = (headers or {}).get(WINDOW_HEADER)
+    if value is None:
+        return None
+    number, _, last = value.partition(" ")
+    if not number.isdigit() or last not in ("", "last"):
+        raise UnexpectedMessage(f"malformed {WINDOW_HEADER} header {value[:40]!r}")
+    return Window(int(number), last == "last")
+
+
+def window_parts(records: MboArray, partitions: int) -> Iterator[tuple[int, MboArray, bool]]:
+    """One window's batches: each partition's records in file order, at most :data:`MAX_RECORDS_PER_MESSAGE` a
+    batch and at least one (empty when it has none), with whether it is the partition's last of the window."""
+    by_partition = partition_of(records["instrument_id"], partitions)
+    grouped = taken(
+        records, np.argsort(by_partition, kind="stable")
+    )  # stable: each partition keeps file order
+    start = 0
+    for partition, count in enumerate(np.bincount(by_partition, minlength=partitions).tolist()):
+        end = start + count
+        for offset in range(start, end, MAX_RECORDS_PER_MESSAGE) or [start]:
+            yield (
+                partition,
+                grouped[offset : min(offset + MAX_RECORDS_PER_MESSAGE, end)],
+                (offset + MAX_RECORDS_PER_MESSAGE >= end),
+            )
+        start = end
 
 
 def message_id(run_id: str, partition: int, kind: str, number: int) -> str:

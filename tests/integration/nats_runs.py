@@ -41,6 +41,7 @@ _line_decoder = msgspec.json.Decoder(_Line)
 class Booked:
     """What one or several receivers ended a run with."""
 
+    run_id: str
     records_received: int
     accounting: dict[str, Any]
     books: dict[int, list[dict[str, Any]]]
@@ -61,7 +62,9 @@ def booked(receiver_url: str, output_dir: Path, run: dict[str, Any]) -> Booked:
     for line in (output_dir / f"{run['run_id']}.jsonl").read_bytes().splitlines():
         lines[_line_decoder.decode(line).instrument_id].append(line)
     instruments = {each["instrument_id"]: each for each in answer["instruments"]}
-    return Booked(run["records_received"], run["accounting"], dict(books), instruments, dict(lines))
+    return Booked(
+        run["run_id"], run["records_received"], run["accounting"], dict(books), instruments, dict(lines)
+    )
 
 
 def union(shares: list[Booked]) -> Booked:
@@ -75,6 +78,7 @@ def union(shares: list[Booked]) -> Booked:
         instruments |= share.instruments
         lines |= share.lines
     return Booked(
+        shares[0].run_id,
         sum(share.records_received for share in shares),
         summed([share.accounting for share in shares]),
         books,
@@ -239,6 +243,30 @@ def assert_books_as_replayed(together: Booked, replay: Booked, sent: dict[str, A
             f"instrument {instrument_id}: {len(got)} event lines, the replay {len(lines)}"
         )
         assert got == lines, f"instrument {instrument_id}: its event lines differ from the replay's"
+
+
+def assert_history_as_replayed(
+    receiver: NatsReceiver, run_id: str, replay: Booked, replay_url: str, samples: int = 8
+) -> None:
+    """``receiver``'s books at points of its run ``run_id`` (time travel) and its liquidity history there equal the
+    TCP replay's books at those points: a receiver owning several partitions books them in market time."""
+    for instrument_id in sorted(owned_instruments(replay, owned_partitions(receiver))):
+        query: dict[str, str | int] = {"instrument_id": instrument_id, "run_id": run_id}
+        timeline = httpx.get(f"{receiver.url}/timeline", params=query, timeout=30).json()
+        buckets = [each for each in timeline["history"]["buckets"] if each["best_bid"] or each["best_ask"]]
+        assert buckets, f"instrument {instrument_id}: no liquidity history"
+        for bucket in buckets[:: max(1, len(buckets) // samples)]:
+            point = EVERY_BOOK | {"instrument_id": instrument_id, "at": bucket["end_ns"]}
+            mine = httpx.get(f"{receiver.url}/order-book", params=point | {"run_id": run_id}, timeout=30)
+            theirs = httpx.get(
+                f"{replay_url}/order-book", params=point | {"run_id": replay.run_id}, timeout=30
+            )
+            where = f"instrument {instrument_id} at {bucket['end_ns']} ns"
+            assert mine.json()["books"] == theirs.json()["books"], f"{where}: books differ from the replay's"
+            consolidated = theirs.json()["books"][0]
+            assert [bucket["best_bid"], bucket["best_ask"]] == [
+                (consolidated[side] or {}).get("price_raw") for side in ("best_bid", "best_ask")
+            ], f"{where}: the history's best prices are not the replay's book's"
 
 
 def replayed_over_tcp(stack: Stack, file: str) -> Booked:

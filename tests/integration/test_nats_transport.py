@@ -18,6 +18,7 @@ from tests.integration.nats_runs import (
     Booked,
     NatsReceiver,
     assert_books_as_replayed,
+    assert_history_as_replayed,
     balanced_share,
     nats_receiver,
     nats_sender,
@@ -84,6 +85,7 @@ def nats_receivers(
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_receivers_on_nats_together_book_what_the_tcp_replay_books(
     name: str,
+    stack: Stack,
     tcp_replays: dict[str, Booked],
     sender_on_nats: str,
     nats_receivers: list[NatsReceiver],
@@ -96,3 +98,5 @@ def test_receivers_on_nats_together_book_what_the_tcp_replay_books(
 
     together = union([balanced_share(receiver, sent["run_id"], replay) for receiver in nats_receivers])
     assert_books_as_replayed(together, replay, sent)
+    for receiver in nats_receivers:
+        assert_history_as_replayed(receiver, sent["run_id"], replay, stack.receiver)

@@ -34,6 +34,7 @@ from obm_shared.nats_stream import (
     partition_of_subject,
     run_bucket_config,
     subject,
+    window_of,
 )
 from receiver.core.config import Settings
 from receiver.partition_leases import Held, PartitionLeases
@@ -219,7 +220,8 @@ class NatsRuns:
                 partition = partition_of_subject(message.subject)
                 if message.metadata.sequence.stream < starts[partition]:  # the end of an earlier run
                     continue
-                for each in merge.feed(partition, decode_body(decoder, message.data)):
+                body = decode_body(decoder, message.data)
+                for each in merge.feed(partition, body, window_of(message.headers)):
                     await run.handle(each)
         except ProtocolError as error:
             await self._on_protocol_error(run, error)

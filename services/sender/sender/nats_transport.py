@@ -1,9 +1,10 @@
 """A run published to the JetStream records stream, split into partitions by instrument.
 
-Every partition gets the run's handshake, its records in file order as batches numbered within the partition,
+Every partition gets the run's handshake, its records in file order as batches numbered within the partition
+(each read of the file a window of at least one batch per partition, see :mod:`obm_shared.nats_stream`),
 heartbeats while a paced replay waits, and its own end (or error) with its counts; the run is then announced with
 each partition's first stream sequence (see :mod:`obm_shared.nats_stream`). Publishes are pipelined, at most
-:data:`WINDOW` awaiting their acknowledgement; one that is not acknowledged is published again under the same
+:data:`MAX_IN_FLIGHT` awaiting their acknowledgement; one that is not acknowledged is published again under the same
 message id (JetStream stores it once) until ``nats_timeout_seconds`` have passed, then the run fails with the
 reason. The stream thread runs this transport's own asyncio loop for nats-py.
 """
@@ -21,7 +22,6 @@ from typing import Any, Final, TypeVar
 
 import nats
 import nats.errors
-import numpy as np
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, StreamConfig
@@ -40,21 +40,23 @@ from obm_shared.messages import (
 )
 from obm_shared.nats_stream import (
     CURRENT_RUN_KEY,
-    MAX_RECORDS_PER_MESSAGE,
     STREAM_NAME,
+    WINDOW_HEADER,
     RunAnnouncement,
+    Window,
     encode_announcement,
     message_id,
-    partition_of,
     run_bucket_config,
     stream_config,
     subject,
+    window_header,
+    window_parts,
 )
 from obm_shared.records import MboArray
 from sender.core.config import Settings
 from sender.transport import TransportFailed
 
-WINDOW: Final = 64
+MAX_IN_FLIGHT: Final = 64
 """Publishes awaiting their acknowledgement at once (each at most a few hundred KB)."""
 ACK_SECONDS: Final = 2.0
 """How long one publish waits for its acknowledgement before it is published again."""
@@ -75,10 +77,13 @@ class _Publish:
     subject: str
     body: bytes
     message_id: str
+    window: Window | None = None
     ack: asyncio.Future[PubAck] | None = None
 
     def headers(self) -> dict[str, str]:
-        return {"Nats-Msg-Id": self.message_id}
+        if self.window is None:
+            return {"Nats-Msg-Id": self.message_id}
+        return {"Nats-Msg-Id": self.message_id, WINDOW_HEADER: window_header(self.window)}
 
 
 class NatsTransport:
@@ -93,12 +98,14 @@ class NatsTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: NatsClient | None = None
         self._jetstream: JetStreamContext | None = None
-        self._window: deque[_Publish] = deque()
+        self._in_flight: deque[_Publish] = deque()
         self._run_id = ""
         self._batches = [0] * self.partitions
         """Batches published, by partition."""
         self._records = [0] * self.partitions
         """Records published, by partition."""
+        self._windows = 0
+        """Reads of the file published."""
         self._beats = 0
 
     def open(self, run_id: str, metadata: StreamMetadata, dbn_header: bytes) -> None:
@@ -177,22 +184,17 @@ class NatsTransport:
         await self._acked(lambda: bucket.put(CURRENT_RUN_KEY, announcement), "the run's announcement")
 
     async def _send(self, records: MboArray) -> int:
-        """Each partition's records, in file order, as batches of at most MAX_RECORDS_PER_MESSAGE."""
-        partitions = partition_of(records["instrument_id"], self.partitions)
-        grouped = records[np.argsort(partitions, kind="stable")]  # stable: each partition keeps file order
-        counts = np.bincount(partitions, minlength=self.partitions).tolist()
-        sent, start = 0, 0
-        for partition, count in enumerate(counts):
-            for offset in range(start, start + count, MAX_RECORDS_PER_MESSAGE):
-                part = grouped[offset : min(offset + MAX_RECORDS_PER_MESSAGE, start + count)]
-                seq = self._batches[partition]
-                await self._publish(
-                    partition, RecordBatch.from_array(seq, self._records[partition], part), seq
-                )
-                self._batches[partition] += 1
-                self._records[partition] += len(part)
-                sent += 1
-            start += count
+        """``records`` as one window of batches (:func:`window_parts`)."""
+        window = self._windows
+        self._windows += 1
+        sent = 0
+        for partition, part, last in window_parts(records, self.partitions):
+            seq = self._batches[partition]
+            batch = RecordBatch.from_array(seq, self._records[partition], part)
+            await self._publish(partition, batch, seq, Window(window, last))
+            self._batches[partition] += 1
+            self._records[partition] += len(part)
+            sent += 1
         return sent
 
     async def _heartbeat(self) -> None:
@@ -215,25 +217,28 @@ class NatsTransport:
             await self._publish(partition, error, 0)
         await self._drain()
 
-    async def _publish(self, partition: int, message: Message, number: int) -> None:
-        """Publish without waiting for the acknowledgement, unless WINDOW publishes already wait for theirs."""
+    async def _publish(
+        self, partition: int, message: Message, number: int, window: Window | None = None
+    ) -> None:
+        """Publish without waiting for the acknowledgement, unless MAX_IN_FLIGHT publishes already wait for theirs."""
         kind = type(message).__name__
         publish = _Publish(
             subject(partition),
             self.encoder.encode(message),
             message_id(self._run_id, partition, kind, number),
+            window,
         )
         with contextlib.suppress(nats.errors.Error, OSError):  # not handed over: settled by publishing again
             publish.ack = await self._js().publish_async(
                 publish.subject, publish.body, headers=publish.headers()
             )
-        self._window.append(publish)
-        while len(self._window) > WINDOW:
-            await self._settle(self._window.popleft())
+        self._in_flight.append(publish)
+        while len(self._in_flight) > MAX_IN_FLIGHT:
+            await self._settle(self._in_flight.popleft())
 
     async def _drain(self) -> None:
-        while self._window:
-            await self._settle(self._window.popleft())
+        while self._in_flight:
+            await self._settle(self._in_flight.popleft())
 
     async def _settle(self, publish: _Publish) -> None:
         """Wait for ``publish``'s acknowledgement; without one in time, publish it again until acknowledged."""
