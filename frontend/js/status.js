@@ -110,8 +110,12 @@ export class Health {
         chip.append(el("span", "dot"), el("span", "name", `R${index + 1}`), el("span", "held num", held), el("span", "latency num", rate));
         const partitions = receiver.partitions && receiver.partitions.length ? receiver.partitions.join(",") : "all";
         const records = receiver.records === null ? "no run" : `${fmtInt(receiver.records)} records booked`;
+        const lags = Object.entries(receiver.partition_lag || {}).filter(([, lag]) => lag !== null);
+        const behind = lags.reduce((sum, [, lag]) => sum + lag, 0);
+        if (behind) chip.append(el("span", "lag num", `lag ${fmtInt(behind)}`));
+        const lagText = lags.length ? `, lag ${lags.map(([p, lag]) => `p${p} ${fmtInt(lag)}`).join(" ")} messages` : "";
         chip.title = receiver.reachable
-          ? `${receiver.url} — ${receiver.state}, partitions ${partitions}, instruments ${held}, ${records}`
+          ? `${receiver.url} — ${receiver.state}, partitions ${partitions}, instruments ${held}, ${records}${lagText}`
           : `${receiver.url} — ${receiver.error}`;
         return chip;
       }),

@@ -107,6 +107,10 @@ def test_the_orchestrator_serves_the_receivers_as_one_market(stack: Stack, syste
         f"expected the receivers to hold DBEQ's instruments between them, they hold {held}"
     )
     assert all(len(instruments) == 1 for instruments in held), f"expected one instrument each: {held}"
+    for each in receiver["receivers"]:
+        assert each["partition_lag"] == {str(partition): 0 for partition in each["partitions"]}, (
+            f"{each['url']}: a partition behind (or unknown) after the run's end: {each['partition_lag']}"
+        )
     run = receiver["run"]
     sent = status["sender"]["status"]["run"]["records_sent"]
     accounting = run["accounting"]

@@ -106,6 +106,7 @@ def receiver_summary(probe: dict[str, Any]) -> dict[str, Any]:
         "error": probe["error"],
         "state": status.get("state"),
         "partitions": status.get("partitions"),
+        "partition_lag": status.get("partition_lag", {}),
         "instruments": status.get("instruments", []),
         "run_id": run.get("run_id"),
         "records": run.get("accounting", {}).get("records"),
@@ -126,6 +127,11 @@ def merge_probes(probes: list[dict[str, Any]]) -> dict[str, Any]:
             "state": merged_state([status["state"] for status in statuses]),
             "instruments": sorted(iid for status in statuses for iid in status.get("instruments", [])),
             "partitions": sorted(p for status in statuses for p in status.get("partitions", [])),
+            "partition_lag": {
+                partition: lag
+                for status in statuses
+                for partition, lag in (status.get("partition_lag") or {}).items()
+            },
             "run": merge_runs(runs) if runs else None,
             "receivers": [receiver_summary(probe) for probe in probes],
         }

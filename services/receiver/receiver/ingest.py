@@ -94,6 +94,12 @@ class Receiver:
         """The NATS partitions of the current run that this receiver books or booked (none over TCP)."""
         return self._nats.partitions if self._nats is not None else []
 
+    @property
+    def partition_lag(self) -> dict[str, int | None]:
+        """Messages each of those partitions is behind the stream, by partition."""
+        lag = self._nats.lag if self._nats is not None else None
+        return lag.behind() if lag is not None else {}
+
     def recorded(self, run_id: str | None) -> RecordedRun:
         """The current run's recording (``run_id`` None or its id), or an earlier run's. Raises LookupError when
         there is none."""

@@ -37,6 +37,7 @@ from obm_shared.nats_stream import (
     window_of,
 )
 from receiver.core.config import Settings
+from receiver.partition_lag import PartitionLag
 from receiver.partition_leases import Held, PartitionLeases
 from receiver.partition_merge import PartitionMerge
 from receiver.processing import Run, RunState
@@ -71,6 +72,8 @@ class NatsRuns:
         """The partitions' leases, when they are not fixed by ``RECEIVER_PARTITIONS``."""
         self.partitions: list[int] = sorted(settings.partitions)
         """The partitions of the run announced last that this receiver books or booked."""
+        self.lag: PartitionLag | None = None
+        """How far behind the stream each of those partitions is."""
 
     @property
     def receiving(self) -> bool:
@@ -198,6 +201,7 @@ class NatsRuns:
             opt_start_seq=min(starts[partition] for partition in owned),
         )
         merge = PartitionMerge(announcement.run_id, owned)
+        lag = self.lag = PartitionLag(owned)
         decoder = FrameDecoder(self.settings.max_frame_bytes)
         stall = self.settings.stall_timeout_seconds
         subscription = await jetstream.subscribe(
@@ -207,6 +211,7 @@ class NatsRuns:
             idle_heartbeat=HEARTBEAT_SECONDS,
             config=config,
         )
+        following = asyncio.create_task(lag.follow(jetstream), name="nats-lag")
         try:
             while not merge.ended:
                 try:
@@ -218,11 +223,13 @@ class NatsRuns:
                     await run.fail(held.lost)
                     return
                 partition = partition_of_subject(message.subject)
+                lag.took(partition)
                 if message.metadata.sequence.stream < starts[partition]:  # the end of an earlier run
                     continue
                 body = decode_body(decoder, message.data)
                 for each in merge.feed(partition, body, window_of(message.headers)):
                     await run.handle(each)
+            lag.caught_up()
         except ProtocolError as error:
             await self._on_protocol_error(run, error)
         except OutputFailed:
@@ -233,6 +240,7 @@ class NatsRuns:
             logger.exception("NATS run failed")
             await run.fail(f"internal error after {run.records_received} records: {error!r}")
         finally:
+            following.cancel()
             with contextlib.suppress(Exception):  # the consumer is ephemeral: the server drops it anyway
                 await subscription.unsubscribe()
             if run.state != RunState.RECEIVING:

@@ -136,6 +136,7 @@ async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBy
             # what an orchestrator over several receivers shows of each, and routes reads of an instrument by
             "receiver_id": receiver.settings.id,
             "partitions": receiver.partitions,
+            "partition_lag": receiver.partition_lag,
             "instruments": receiver.run.market.instruments() if receiver.run else [],
             "run": current,
         }
