@@ -1,4 +1,4 @@
-"""The deal of a NATS run's partitions among the live receivers: members sorted by id, ``p`` to ``members[p % N]``."""
+"""The deal of a NATS run's partitions among the live receivers: members sorted by id, each a contiguous range."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from hypothesis import strategies as st
 from receiver.partition_leases import assigned
 
 
-def test_partitions_go_round_the_members_sorted_by_id() -> None:
+def test_partitions_go_in_contiguous_ranges_to_the_members_sorted_by_id() -> None:
     members = ["receiver-c", "receiver-a", "receiver-b"]
-    assert assigned(4, members, "receiver-a") == [0, 3]
-    assert assigned(4, members, "receiver-b") == [1]
-    assert assigned(4, members, "receiver-c") == [2]
+    assert assigned(4, members, "receiver-a") == [0, 1]
+    assert assigned(4, members, "receiver-b") == [2]
+    assert assigned(4, members, "receiver-c") == [3]
+    assert [assigned(8, ["a", "b"], member) for member in "ab"] == [[0, 1, 2, 3], [4, 5, 6, 7]]
 
 
 def test_a_lone_receiver_gets_every_partition() -> None:

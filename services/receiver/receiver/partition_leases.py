@@ -12,7 +12,8 @@ Three JetStream key-value buckets, shared by the receivers of one NATS server:
   the same id); renewed every :data:`RENEW_SECONDS`, released at the run's end, and lost by a dead receiver
   within :data:`TTL_SECONDS`. A partition therefore has one owner at a time.
 
-The deal (:func:`assigned`): members sorted by id, partition ``p`` to ``members[p % N]``.
+The deal (:func:`assigned`): members sorted by id, each a contiguous range of partitions, ``p`` to
+``members[p * N // P]`` (contiguous, so a machine's receivers can own one block of the stream's subjects).
 """
 
 from __future__ import annotations
@@ -57,13 +58,15 @@ _assignment_decoder = msgspec.msgpack.Decoder(RunAssignment)
 
 
 def assigned(partitions: int, members: Sequence[str], member: str) -> list[int]:
-    """The partitions of ``partitions`` dealt to ``member``: members sorted by id, ``p`` to ``members[p % N]``;
-    none when ``member`` is not one of ``members``."""
+    """The partitions of ``partitions`` dealt to ``member``: members sorted by id, ``p`` to
+    ``members[p * N // partitions]``; none when ``member`` is not one of ``members``."""
     ordered = sorted(set(members))
     if member not in ordered:
         return []
     position = ordered.index(member)
-    return [partition for partition in range(partitions) if partition % len(ordered) == position]
+    return [
+        partition for partition in range(partitions) if partition * len(ordered) // partitions == position
+    ]
 
 
 def lease_key(partition: int) -> str:
