@@ -7,13 +7,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from scripts.local_stack import free_port, local_services
 from tests.conftest import DATA_DIR
+from tests.nats_server import NatsServer, running_nats
+
+if TYPE_CHECKING:
+    from tests.integration.nats_runs import Booked
 
 DEMO_RECORDS = 60_000
+DEMO_FILE = "demo/demo.mbo.dbn"
+"""The demo file the stack writes, as the sender names it."""
 GATEWAY_KEY = "db-" + "Stack" * 5 + "Gate"
 """The API key the stack's live gateway takes (Databento's format: db- and 29 letters or digits)."""
 
@@ -55,6 +62,22 @@ def secured_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
+@pytest.fixture(scope="session")
+def demo_replay(stack: Stack) -> Booked:
+    """What the stack's receiver books of the demo file replayed over direct TCP, to compare NATS runs with."""
+    # imported here: nats_runs imports this module
+    from tests.integration.nats_runs import replayed_over_tcp
+
+    return replayed_over_tcp(stack, DEMO_FILE)
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A nats-server of the test's own, its store and log under ``tmp_path/nats``."""
+    with running_nats(tmp_path / "nats") as server:
+        yield server
+
+
 @contextmanager
 def running_stack(root: Path, token: str | None = None, read_auth: str = "open") -> Iterator[Stack]:
     """The three services as processes with their folders under ``root``; ``token`` as their OBM_API_TOKEN,
@@ -66,7 +89,7 @@ def running_stack(root: Path, token: str | None = None, read_auth: str = "open")
         folder.mkdir(parents=True)
     if DATA_DIR.is_dir():
         (data_dir / "real").symlink_to(DATA_DIR.resolve(), target_is_directory=True)
-    write_demo_file(data_dir / "demo" / "demo.mbo.dbn", records=DEMO_RECORDS)
+    write_demo_file(data_dir / DEMO_FILE, records=DEMO_RECORDS)
 
     ports = {name: free_port() for name in ("receiver", "sender", "orchestrator", "ingest", "gateway")}
     services = {

@@ -28,6 +28,8 @@ PARTITIONS = 4
 EVERY_BOOK: dict[str, str | int] = {"depth": 1000, "per_publisher": "true"}
 RUN_SECONDS = 120
 WAIT_SECONDS = 30.0
+PACED_SPEED = 5.0
+"""The demo's 35 s of market time in about 7 s of replay, so a fault lands while records are still published."""
 
 
 class _Line(msgspec.Struct):

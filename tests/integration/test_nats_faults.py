@@ -11,20 +11,19 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Stack
+from tests.integration.conftest import DEMO_FILE, Stack
 from tests.integration.nats_runs import (
+    PACED_SPEED,
     WAIT_SECONDS,
     Booked,
     assert_books_as_replayed,
     balanced_share,
     nats_receiver,
     nats_sender,
-    replayed_over_tcp,
     run_booked,
     sender_run_ended,
     sender_state,
@@ -33,13 +32,10 @@ from tests.integration.nats_runs import (
     union,
     wait_until_under_way,
 )
-from tests.nats_server import NatsServer, running_nats
+from tests.nats_server import NatsServer
 
 pytestmark = pytest.mark.integration
 
-DEMO = "demo/demo.mbo.dbn"
-PACED_SPEED = 5.0
-"""The demo's 35 s of market time in about 7 s of replay."""
 SHARES = ("0,1", "2,3")
 """Two receivers: the demo's three instruments fall in partitions 0, 2 and 3, so both have books to lose."""
 OUTAGE_SECONDS = 3.0
@@ -51,27 +47,16 @@ STALL_SECONDS = 3.0
 """The receivers' stall timeout when the stream is full: the run's end never reaches them."""
 
 
-@pytest.fixture(scope="module")
-def demo_replay(stack: Stack) -> Booked:
-    return replayed_over_tcp(stack, DEMO)
-
-
-@pytest.fixture
-def nats(tmp_path: Path) -> Iterator[NatsServer]:
-    with running_nats(tmp_path / "nats") as server:
-        yield server
-
-
 def test_a_receiver_killed_mid_run_and_restarted_books_its_share_exactly(
-    stack: Stack, demo_replay: Booked, nats: NatsServer, tmp_path: Path
+    stack: Stack, demo_replay: Booked, nats_server: NatsServer, tmp_path: Path
 ) -> None:
     survivor_root, doomed_root = tmp_path / "receiver-01", tmp_path / "receiver-23"
     with (
-        nats_sender(nats.url, stack.data_dir, tmp_path) as sender,
-        nats_receiver(nats.url, SHARES[0], survivor_root) as survivor,
+        nats_sender(nats_server.url, stack.data_dir, tmp_path) as sender,
+        nats_receiver(nats_server.url, SHARES[0], survivor_root) as survivor,
     ):
-        with nats_receiver(nats.url, SHARES[1], doomed_root) as doomed:
-            run_id = start_on_nats(sender, DEMO, PACED_SPEED)
+        with nats_receiver(nats_server.url, SHARES[1], doomed_root) as doomed:
+            run_id = start_on_nats(sender, DEMO_FILE, PACED_SPEED)
             wait_until_under_way(sender, [doomed], run_id, demo_replay.records_received)
             os.kill(doomed.pid, signal.SIGKILL)
             at_kill = sender_state(sender)
@@ -79,7 +64,7 @@ def test_a_receiver_killed_mid_run_and_restarted_books_its_share_exactly(
         assert at_kill["records_sent"] < demo_replay.records_received
 
         with nats_receiver(
-            nats.url, SHARES[1], tmp_path / "receiver-23-again", output_dir=doomed_root / "output"
+            nats_server.url, SHARES[1], tmp_path / "receiver-23-again", output_dir=doomed_root / "output"
         ) as restarted:
             sent = sender_run_ended(sender)
             assert sent["state"] == "done", f"the sender's run ended {sent['state']}: {sent['error']}"
@@ -88,19 +73,19 @@ def test_a_receiver_killed_mid_run_and_restarted_books_its_share_exactly(
 
 
 def test_nats_restarted_mid_run_the_run_completes_exactly(
-    stack: Stack, demo_replay: Booked, nats: NatsServer, tmp_path: Path
+    stack: Stack, demo_replay: Booked, nats_server: NatsServer, tmp_path: Path
 ) -> None:
     with (
-        nats_sender(nats.url, stack.data_dir, tmp_path) as sender,
-        nats_receiver(nats.url, SHARES[0], tmp_path / "receiver-01") as first,
-        nats_receiver(nats.url, SHARES[1], tmp_path / "receiver-23") as second,
+        nats_sender(nats_server.url, stack.data_dir, tmp_path) as sender,
+        nats_receiver(nats_server.url, SHARES[0], tmp_path / "receiver-01") as first,
+        nats_receiver(nats_server.url, SHARES[1], tmp_path / "receiver-23") as second,
     ):
-        run_id = start_on_nats(sender, DEMO, PACED_SPEED)
+        run_id = start_on_nats(sender, DEMO_FILE, PACED_SPEED)
         wait_until_under_way(sender, [first, second], run_id, demo_replay.records_received)
-        nats.stop()
+        nats_server.stop()
         at_stop = sender_state(sender)
         time.sleep(OUTAGE_SECONDS)
-        nats.start()
+        nats_server.start()
         assert at_stop["state"] == "streaming", f"NATS stopped after the run: {at_stop}"
         assert at_stop["records_sent"] < demo_replay.records_received
 
@@ -110,23 +95,23 @@ def test_nats_restarted_mid_run_the_run_completes_exactly(
         assert_books_as_replayed(union(shares), demo_replay, sent)
 
         # The announcement watchers outlived the restart too: the next run is booked as well.
-        again = stream_through_nats(sender, DEMO)
+        again = stream_through_nats(sender, DEMO_FILE)
         shares = [balanced_share(each, again["run_id"], demo_replay) for each in (first, second)]
     assert_books_as_replayed(union(shares), demo_replay, again)
 
 
 def test_a_stream_too_small_for_the_run_fails_it_naming_the_limit(
-    stack: Stack, nats: NatsServer, tmp_path: Path
+    stack: Stack, nats_server: NatsServer, tmp_path: Path
 ) -> None:
     with (
         nats_sender(
-            nats.url, stack.data_dir, tmp_path, SENDER_NATS_STREAM_MAX_BYTES=STREAM_LIMIT_BYTES
+            nats_server.url, stack.data_dir, tmp_path, SENDER_NATS_STREAM_MAX_BYTES=STREAM_LIMIT_BYTES
         ) as sender,
         nats_receiver(
-            nats.url, "0,1,2,3", tmp_path / "receiver", RECEIVER_STALL_TIMEOUT_SECONDS=STALL_SECONDS
+            nats_server.url, "0,1,2,3", tmp_path / "receiver", RECEIVER_STALL_TIMEOUT_SECONDS=STALL_SECONDS
         ) as receiver,
     ):
-        run_id = start_on_nats(sender, DEMO)
+        run_id = start_on_nats(sender, DEMO_FILE)
         sent = sender_run_ended(sender)
         assert sent["state"] == "failed", f"a run larger than the stream ended {sent['state']}"
         assert "SENDER_NATS_STREAM_MAX_BYTES" in sent["error"] and str(STREAM_LIMIT_BYTES) in sent["error"], (
@@ -139,15 +124,15 @@ def test_a_stream_too_small_for_the_run_fails_it_naming_the_limit(
 
 
 def test_runs_that_fill_the_stream_only_together_both_complete(
-    stack: Stack, demo_replay: Booked, nats: NatsServer, tmp_path: Path
+    stack: Stack, demo_replay: Booked, nats_server: NatsServer, tmp_path: Path
 ) -> None:
     with (
         nats_sender(
-            nats.url, stack.data_dir, tmp_path, SENDER_NATS_STREAM_MAX_BYTES=ONE_RUN_LIMIT_BYTES
+            nats_server.url, stack.data_dir, tmp_path, SENDER_NATS_STREAM_MAX_BYTES=ONE_RUN_LIMIT_BYTES
         ) as sender,
-        nats_receiver(nats.url, "0,1,2,3", tmp_path / "receiver") as receiver,
+        nats_receiver(nats_server.url, "0,1,2,3", tmp_path / "receiver") as receiver,
     ):
         for _ in range(2):
-            sent = stream_through_nats(sender, DEMO)
+            sent = stream_through_nats(sender, DEMO_FILE)
             share = balanced_share(receiver, sent["run_id"], demo_replay)
             assert_books_as_replayed(share, demo_replay, sent)

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import nats
 import pytest
 
 from obm_shared.nats_stream import STREAM_NAME, stream_config, subject
 from receiver.partition_lag import PartitionLag
-from tests.nats_server import NatsServer, running_nats
+from tests.nats_server import NatsServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    with running_nats(tmp_path) as server:
-        yield server
 
 
 def test_lag_is_what_each_partition_holds_beyond_what_was_taken(nats_server: NatsServer) -> None:

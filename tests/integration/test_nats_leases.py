@@ -13,7 +13,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -21,8 +21,9 @@ import nats
 import pytest
 
 from receiver.partition_leases import TTL_SECONDS, PartitionLeases, assigned
-from tests.integration.conftest import Stack
+from tests.integration.conftest import DEMO_FILE, Stack
 from tests.integration.nats_runs import (
+    PACED_SPEED,
     PARTITIONS,
     Booked,
     NatsReceiver,
@@ -31,7 +32,6 @@ from tests.integration.nats_runs import (
     nats_receiver,
     nats_sender,
     owned_partitions,
-    replayed_over_tcp,
     sender_run_ended,
     sender_state,
     start_on_nats,
@@ -40,24 +40,9 @@ from tests.integration.nats_runs import (
     wait_for_members,
     wait_until_under_way,
 )
-from tests.nats_server import NatsServer, running_nats
+from tests.nats_server import NatsServer
 
 pytestmark = pytest.mark.integration
-
-DEMO = "demo/demo.mbo.dbn"
-PACED_SPEED = 5.0
-"""The demo's 35 s of market time in about 7 s of replay, so the kill lands while records are published."""
-
-
-@pytest.fixture(scope="module")
-def demo_replay(stack: Stack) -> Booked:
-    return replayed_over_tcp(stack, DEMO)
-
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    with running_nats(tmp_path / "nats") as server:
-        yield server
 
 
 @asynccontextmanager
@@ -125,7 +110,7 @@ def test_receivers_deal_the_partitions_among_themselves_and_together_book_the_re
     with ExitStack() as running:
         sender = running.enter_context(nats_sender(nats_server.url, stack.data_dir, tmp_path))
         receivers = leased_receivers(nats_server, tmp_path, count, running)
-        sent = stream_through_nats(sender, DEMO)
+        sent = stream_through_nats(sender, DEMO_FILE)
         shares = [balanced_share(each, sent["run_id"], demo_replay) for each in receivers]
         owned = [owned_partitions(each) for each in receivers]
     dealt = sorted(partition for share in owned for partition in share)
@@ -144,7 +129,7 @@ def test_a_receiver_killed_mid_run_and_restarted_with_its_id_takes_its_partition
         doomed_root = tmp_path / "doomed"
         with nats_receiver(nats_server.url, "", doomed_root, RECEIVER_ID="receiver-1") as doomed:
             wait_for_members(nats_server.url, {"receiver-0", "receiver-1"})
-            run_id = start_on_nats(sender, DEMO, PACED_SPEED)
+            run_id = start_on_nats(sender, DEMO_FILE, PACED_SPEED)
             wait_until_under_way(sender, [survivor, doomed], run_id, demo_replay.records_received)
             before = owned_partitions(doomed)
             os.kill(doomed.pid, signal.SIGKILL)

@@ -13,7 +13,7 @@ from contextlib import ExitStack
 import pytest
 
 from tests.conftest import CLX5, DBEQ, real_file
-from tests.integration.conftest import Stack
+from tests.integration.conftest import DEMO_FILE, Stack
 from tests.integration.nats_runs import (
     Booked,
     NatsReceiver,
@@ -34,7 +34,7 @@ SHARES = {1: ["0,1,2,3"], 2: ["0,1", "2,3"], 3: ["0", "1,2", "3"]}
 """Each receiver's RECEIVER_PARTITIONS, by the number of receivers: DBEQ's two instruments fall in partitions 0
 and 2, the demo's three in 0, 2 and 3, CLX5's one in 0, so the files spread over two or three receivers (and a
 receiver whose share holds nothing books an empty run)."""
-FILES = {"clx5": f"real/{CLX5}", "dbeq": f"real/{DBEQ}", "demo": "demo/demo.mbo.dbn"}
+FILES = {"clx5": f"real/{CLX5}", "dbeq": f"real/{DBEQ}", "demo": DEMO_FILE}
 
 
 @pytest.fixture(scope="module")
