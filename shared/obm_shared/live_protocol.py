@@ -15,10 +15,11 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Final, TypeVar
 
 import msgspec
+
+from obm_shared.iso_time import iso_ns
 
 MAX_LINE_BYTES: Final = 16 * 1024
 """Longest control line either end accepts: Databento's client puts up to 500 symbols on one subscription line."""
@@ -28,8 +29,6 @@ BUCKET_ID_CHARS: Final = 5
 API_KEY_PATTERN: Final = re.compile(r"db-[A-Za-z0-9]{29}")
 """Databento's API key format: ``db-`` and 29 letters or digits."""
 FIELD_SEPARATOR: Final = "|"
-_ISO_FRACTION = re.compile(r"^(?P<base>[^.]*[T ]\d\d:\d\d:\d\d)\.(?P<fraction>\d{1,9})(?P<zone>.*)$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ProtocolError(ValueError):
@@ -180,19 +179,10 @@ def start_ns(start: str | None) -> int | None:
         return None
     if start.isdigit():
         return int(start)
-    text, nanos = start.replace("Z", "+00:00"), 0
-    if match := _ISO_FRACTION.match(text):
-        text = match["base"] + match["zone"]
-        nanos = int(match["fraction"].ljust(9, "0"))
     try:
-        moment = datetime.fromisoformat(text)
+        return iso_ns(start)
     except ValueError:
         raise ProtocolError(f"start {start!r} is neither UNIX nanoseconds nor ISO-8601") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    since_epoch = moment - _EPOCH
-    seconds = since_epoch.days * 86_400 + since_epoch.seconds
-    return seconds * 1_000_000_000 + since_epoch.microseconds * 1_000 + nanos
 
 
 def _fields(line: bytes) -> dict[str, str]:

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Final, NamedTuple, TypeAlias
 
 import msgspec
 import numpy as np
 
 from obm_shared.dbn import F_LAST
+from obm_shared.iso_time import MAX_DECIMALS, iso_ns
 from obm_shared.records import MboArray
 
 MAX_TIME_NS: Final = 2**64 - 1
 """The latest time a DBN timestamp (u64 UNIX ns) can hold."""
-MAX_DECIMALS: Final = 9
-"""Nanoseconds: the finest fraction of a second a time can carry."""
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _ISO_UTC = re.compile(
@@ -64,11 +62,9 @@ def _parse_iso(text: str) -> int:
     if len(fraction) > MAX_DECIMALS:
         raise ValueError(f"{text!r} has {len(fraction)} decimals: a time carries at most {MAX_DECIMALS} (ns)")
     try:
-        seconds = datetime.fromisoformat(match["seconds"]).replace(tzinfo=UTC)
+        return iso_ns(text)
     except ValueError as error:
         raise ValueError(f"{text!r} is not a valid date and time ({error})") from None
-    whole = int((seconds - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds())
-    return whole * 1_000_000_000 + int(fraction.ljust(MAX_DECIMALS, "0"))
 
 
 @dataclass(frozen=True, slots=True)
