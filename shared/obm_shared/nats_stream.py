@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from typing import Final, NamedTuple
 
 import msgspec
+import nats.errors
 import numpy as np
 from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
 
@@ -36,6 +37,8 @@ STREAM_NAME: Final = "OBM_RECORDS"
 SUBJECT_PREFIX: Final = "obm.records"
 RUN_BUCKET: Final = "obm_runs"
 CURRENT_RUN_KEY: Final = "current"
+NATS_ERRORS: Final = (OSError, TimeoutError, nats.errors.Error)
+"""What a NATS call raises when the server cannot answer (unreachable, restarting, too slow): worth trying again."""
 
 MAX_RECORDS_PER_MESSAGE: Final = 8192
 """Records in one published batch: 8192 MBO records are 458,752 bytes, well under NATS's default 1 MiB payload."""

@@ -12,10 +12,9 @@ import contextlib
 from collections.abc import Iterable
 from typing import Final
 
-import nats.errors
 from nats.js import JetStreamContext
 
-from obm_shared.nats_stream import STREAM_NAME, SUBJECT_PREFIX, partition_of_subject
+from obm_shared.nats_stream import NATS_ERRORS, STREAM_NAME, SUBJECT_PREFIX, partition_of_subject
 
 REFRESH_SECONDS: Final = 1.0
 """How often the stream's message counts are asked for: one small request, whatever the rate."""
@@ -47,7 +46,7 @@ class PartitionLag:
     async def follow(self, jetstream: JetStreamContext) -> None:
         """Keep the published counts fresh until cancelled; a NATS that cannot answer leaves them as they were."""
         while True:
-            with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
+            with contextlib.suppress(*NATS_ERRORS):
                 info = await jetstream.stream_info(STREAM_NAME, subjects_filter=f"{SUBJECT_PREFIX}.*")
                 counts = {
                     partition_of_subject(name): count for name, count in (info.state.subjects or {}).items()

@@ -25,11 +25,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Final
 
 import msgspec
-import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 from nats.js.kv import KeyValue
+
+from obm_shared.nats_stream import NATS_ERRORS
 
 MEMBER_BUCKET: Final = "obm_receivers"
 LEASE_BUCKET: Final = "obm_leases"
@@ -43,7 +44,6 @@ CLAIM_RETRY_SECONDS: Final = 0.5
 """Pause before trying again to take a lease another receiver still holds."""
 
 logger = logging.getLogger("receiver.leases")
-_NATS_ERRORS: Final = (OSError, TimeoutError, nats.errors.Error)
 
 
 class RunAssignment(msgspec.Struct, frozen=True):
@@ -103,7 +103,7 @@ class PartitionLeases:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
-        with contextlib.suppress(*_NATS_ERRORS):  # not deleted: it expires within TTL_SECONDS
+        with contextlib.suppress(*NATS_ERRORS):  # not deleted: it expires within TTL_SECONDS
             await _kv(self._members).delete(self.member)
 
     async def members(self) -> list[str]:
@@ -174,7 +174,7 @@ class PartitionLeases:
         """Give up the leases of ``partitions`` that this receiver holds."""
         bucket = _kv(self._leases)
         for partition in partitions:
-            with contextlib.suppress(*_NATS_ERRORS):  # not released: it expires within TTL_SECONDS
+            with contextlib.suppress(*NATS_ERRORS):  # not released: it expires within TTL_SECONDS
                 entry = await bucket.get(lease_key(partition))
                 if entry.value == self._value:
                     await bucket.delete(lease_key(partition), last=entry.revision)
@@ -206,7 +206,7 @@ class PartitionLeases:
                     holder = await self.holder(partition)
                     logger.info("waiting for a lease", extra={"partition": partition, "holder": holder})
                     waited = True
-            except _NATS_ERRORS as error:
+            except NATS_ERRORS as error:
                 logger.warning("lease not taken", extra={"partition": partition, "detail": repr(error)})
             await asyncio.sleep(CLAIM_RETRY_SECONDS)
 
@@ -221,13 +221,13 @@ class PartitionLeases:
                         )
                         logger.error("lease lost", extra={"partition": partition})
                         return
-                except _NATS_ERRORS as error:  # tried again at the next renewal, within the TTL
+                except NATS_ERRORS as error:  # tried again at the next renewal, within the TTL
                     logger.warning("lease not renewed", extra={"partition": partition, "detail": repr(error)})
 
     async def _keep_membership(self) -> None:
         while True:
             await asyncio.sleep(RENEW_SECONDS)
-            with contextlib.suppress(*_NATS_ERRORS):  # written again at the next beat, within the TTL
+            with contextlib.suppress(*NATS_ERRORS):  # written again at the next beat, within the TTL
                 await _kv(self._members).put(self.member, self._value)
 
 
