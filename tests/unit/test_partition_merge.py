@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from obm_shared.dbn import F_LAST
@@ -160,8 +161,9 @@ def booked_through_partitions(records: MboArray, partitions: int, window_records
     return np.concatenate(booked)
 
 
-def event_end_times(records: MboArray) -> np.ndarray:
-    return records["ts_recv"][(records["flags"] & F_LAST) != 0].astype(np.int64)
+def event_end_times(records: MboArray) -> npt.NDArray[np.int64]:
+    ends: npt.NDArray[np.int64] = records["ts_recv"][(records["flags"] & F_LAST) != 0].astype(np.int64)
+    return ends
 
 
 @pytest.mark.realdata
