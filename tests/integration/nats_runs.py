@@ -4,6 +4,7 @@ what each receiver booked, and the receivers' runs as one, to compare with the d
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -141,8 +142,8 @@ def nats_receiver(
     nats_url: str, partitions: str, root: Path, output_dir: Path | None = None, **settings: object
 ) -> Iterator[NatsReceiver]:
     """A receiver booking ``partitions`` of each run announced on NATS, its log under ``root`` and its event
-    lines in ``output_dir`` (``root/output`` unless given); ``settings`` are more of its environment
-    (``RECEIVER_...``)."""
+    lines in its own folder of ``output_dir`` (``root/output`` unless given); ``settings`` are more of its
+    environment (``RECEIVER_...``)."""
     output_dir = output_dir or root / "output"
     for folder in (root, output_dir):
         folder.mkdir(parents=True, exist_ok=True)
@@ -155,8 +156,9 @@ def nats_receiver(
         **settings,
     }
     with local_services({"receiver": environment}, root, {"receiver": free_port()}) as running:
+        receiver_id = str(settings.get("RECEIVER_ID", socket.gethostname()))
         yield NatsReceiver(
-            running.urls["receiver"], output_dir, partitions, running.processes["receiver"].pid
+            running.urls["receiver"], output_dir / receiver_id, partitions, running.processes["receiver"].pid
         )
 
 

@@ -70,7 +70,7 @@ class Receiver:
         """Every protocol error on the ingest port by kind, before a handshake and within runs."""
         self.past_runs = RunTotals()
         """The counts of every run this receiver has replaced, for totals that never go down."""
-        self.archive = Archive(settings.output_dir, settings.history_levels)
+        self.archive = Archive(settings.runs_dir, settings.history_levels)
         """Earlier runs' recordings."""
         self.seeks = Seeks(settings.max_concurrent_seeks)
         self._server: asyncio.Server | None = None

@@ -146,7 +146,7 @@ class Run:
         if settings.recording_enabled:
             try:
                 self.recorder = RecordingWriter(
-                    settings.output_dir, self.run_id, header, settings.recording_queue_batches
+                    settings.runs_dir, self.run_id, header, settings.recording_queue_batches
                 )
             except OSError as error:
                 await self.fail(f"recording: {error.strerror or error}")

@@ -51,7 +51,7 @@ def make_room(settings: Settings) -> None:
     """A new run's first file is about to be written: remove the oldest runs beyond the bounds first."""
     # one fewer than kept: this run is about to be one of them
     for removed in remove_old_runs(
-        settings.output_dir, settings.output_keep_runs - 1, settings.output_max_bytes
+        settings.runs_dir, settings.output_keep_runs - 1, settings.output_max_bytes
     ):
         logger.info("old output removed", extra={"file": removed.name})
 
@@ -86,7 +86,8 @@ def _stat(path: Path) -> tuple[float, int]:
 
 
 class RunOutput:
-    """The output of one run in ``<output_dir>``, or nothing when output is switched off.
+    """The output of one run in the receiver's runs folder (``Settings.runs_dir``), or nothing when output is
+    switched off.
 
     The file is opened only when the run's stream arrives (:meth:`open`), so a run that gets no stream
     writes no file and removes none (the run makes room for its files first: :func:`make_room`).
@@ -94,10 +95,10 @@ class RunOutput:
 
     def __init__(self, settings: Settings, run_id: str) -> None:
         self.enabled = settings.output_enabled
-        self.path = settings.output_dir / f"{run_id}.jsonl"
+        self.path = settings.runs_dir / f"{run_id}.jsonl"
         """The file once complete."""
-        self.partial_path = settings.output_dir / f"{run_id}.jsonl.partial"
-        self.incomplete_path = settings.output_dir / f"{run_id}.incomplete.jsonl"
+        self.partial_path = settings.runs_dir / f"{run_id}.jsonl.partial"
+        self.incomplete_path = settings.runs_dir / f"{run_id}.incomplete.jsonl"
         self._queue_batches = settings.output_queue_batches
         self._closed = False
         self.log: EventLog | None = None

@@ -78,11 +78,17 @@ class Settings(ServiceSettings):
     partitions: Annotated[frozenset[Annotated[int, Field(ge=0)]], NoDecode] = frozenset()
     """Comma-separated partitions of each NATS run this receiver books (e.g. ``0,2``); empty (the default): the
     partitions dealt to it among the live receivers, held through JetStream leases (``receiver.partition_leases``)."""
-    id: Annotated[str, Field(min_length=1, pattern=r"^[-_=.A-Za-z0-9]+$")] = Field(
+    id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][-_=.A-Za-z0-9]*$")] = Field(
         default_factory=socket.gethostname
     )
     """This receiver's name among the receivers of a NATS server: the host name, so a restarted container keeps
-    its partitions."""
+    its partitions. It names the receiver's folder in the output folder, so it starts with a letter or digit."""
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where the run files go: the output folder; under NATS, where scaled receivers may share one output
+        folder and each books its own share of the same run id, the receiver's own folder in it."""
+        return self.output_dir / self.id if self.transport == "nats" else self.output_dir
 
     @field_validator("partitions", mode="before")
     @classmethod
