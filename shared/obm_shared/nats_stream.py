@@ -21,13 +21,18 @@ partitions merges each window's batches in market time once all of them have com
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterator
 from typing import Final, NamedTuple
 
 import msgspec
+import nats
 import nats.errors
 import numpy as np
+from nats.aio.client import Client as NatsClient
 from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
+from pydantic import SecretStr
 
 from obm_shared.framing import FrameDecoder, MalformedFrame, UnexpectedMessage
 from obm_shared.messages import Message, RunId
@@ -39,6 +44,48 @@ RUN_BUCKET: Final = "obm_runs"
 CURRENT_RUN_KEY: Final = "current"
 NATS_ERRORS: Final = (OSError, TimeoutError, nats.errors.Error)
 """What a NATS call raises when the server cannot answer (unreachable, restarting, too slow): worth trying again."""
+
+logger = logging.getLogger("obm.nats")
+
+
+class NatsRefused(Exception):
+    """The NATS server refused this client's token."""
+
+
+async def connect(
+    url: str, name: str, token: SecretStr | None, retry_seconds: float, timeout_seconds: float
+) -> NatsClient:
+    """A client of ``url`` presenting ``token`` (when set) that reconnects for ever, so a restarted server resumes
+    the run. Raises :class:`NatsRefused` when the server refused the token until ``timeout_seconds``, one of
+    :data:`NATS_ERRORS` when it could not be reached."""
+    refused = False
+
+    async def note(error: Exception) -> None:
+        nonlocal refused
+        refused = refused or "authorization" in str(error).lower()
+        logger.warning(
+            "NATS connection", extra={"client": name, "detail": str(error) or type(error).__name__}
+        )
+
+    try:
+        return await asyncio.wait_for(
+            nats.connect(
+                url,
+                name=name,
+                token=token.get_secret_value() if token is not None else None,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=retry_seconds,
+                error_cb=note,
+            ),
+            timeout_seconds,
+        )
+    except NATS_ERRORS:
+        if refused:
+            raise NatsRefused(
+                f"NATS at {url} refused this client's token (authorization violation)"
+            ) from None
+        raise
+
 
 MAX_RECORDS_PER_MESSAGE: Final = 8192
 """Records in one published batch: 8192 MBO records are 458,752 bytes, well under NATS's default 1 MiB payload."""

@@ -24,6 +24,7 @@ from receiver.partition_leases import MEMBER_BUCKET
 from scripts.local_stack import free_port, local_services
 from tests.integration.conftest import Stack
 from tests.integration.test_pipeline import start, wait_for_run_end
+from tests.nats_server import NATS_TOKEN
 
 PARTITIONS = 4
 EVERY_BOOK: dict[str, str | int] = {"depth": 1000, "per_publisher": "true"}
@@ -120,6 +121,7 @@ def nats_sender(nats_url: str, data_dir: Path, logs: Path, **settings: object) -
     environment = {
         "SENDER_TRANSPORT": "nats",
         "SENDER_NATS_URL": nats_url,
+        "SENDER_NATS_TOKEN": NATS_TOKEN,
         "SENDER_NATS_PARTITIONS": PARTITIONS,
         "SENDER_DATA_DIR": data_dir,
         **settings,
@@ -150,6 +152,7 @@ def nats_receiver(
     environment = {
         "RECEIVER_TRANSPORT": "nats",
         "RECEIVER_NATS_URL": nats_url,
+        "RECEIVER_NATS_TOKEN": NATS_TOKEN,
         "RECEIVER_PARTITIONS": partitions,
         "RECEIVER_OUTPUT_DIR": output_dir,
         "RECEIVER_INGEST_PORT": free_port(),
@@ -329,7 +332,7 @@ def live_members(nats_url: str) -> set[str]:
     """The ids of the receivers whose membership key is in NATS now."""
 
     async def read() -> set[str]:
-        client = await nats.connect(nats_url)
+        client = await nats.connect(nats_url, token=NATS_TOKEN)
         try:
             bucket = await client.jetstream().key_value(MEMBER_BUCKET)
             return set(await bucket.keys())

@@ -9,14 +9,14 @@ import pytest
 
 from obm_shared.nats_stream import STREAM_NAME, stream_config, subject
 from receiver.partition_lag import PartitionLag
-from tests.nats_server import NatsServer
+from tests.nats_server import NATS_TOKEN, NatsServer
 
 pytestmark = pytest.mark.integration
 
 
 def test_lag_is_what_each_partition_holds_beyond_what_was_taken(nats_server: NatsServer) -> None:
     async def scenario() -> tuple[dict[str, int | None], dict[str, int | None], dict[str, int | None]]:
-        client = await nats.connect(nats_server.url)
+        client = await nats.connect(nats_server.url, token=NATS_TOKEN)
         try:
             jetstream = client.jetstream()
             await jetstream.add_stream(stream_config(10_000_000, 3600))

@@ -40,7 +40,7 @@ from tests.integration.nats_runs import (
     wait_for_members,
     wait_until_under_way,
 )
-from tests.nats_server import NatsServer
+from tests.nats_server import NATS_TOKEN, NatsServer
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ pytestmark = pytest.mark.integration
 @asynccontextmanager
 async def member(nats_server: NatsServer, name: str) -> AsyncIterator[PartitionLeases]:
     """``name``'s leases on its own connection, as a receiver process has; the connection closed after."""
-    client = await nats.connect(nats_server.url)
+    client = await nats.connect(nats_server.url, token=NATS_TOKEN)
     leases = PartitionLeases(client.jetstream(), name)
     await leases.join()
     try:

@@ -26,9 +26,12 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from obm_shared.framing import FrameDecoder, ProtocolError
 from obm_shared.nats_stream import (
     CURRENT_RUN_KEY,
+    NATS_ERRORS,
     RUN_BUCKET,
     STREAM_NAME,
+    NatsRefused,
     RunAnnouncement,
+    connect,
     decode_announcement,
     decode_body,
     partition_of_subject,
@@ -128,30 +131,31 @@ class NatsRuns:
                 await self._book(jetstream, announcement)
 
     async def _connect(self) -> NatsClient:
+        settings = self.settings
         while True:
             try:
-                self._client = await asyncio.wait_for(
-                    nats.connect(
-                        self.settings.nats_url,
-                        name="obm-receiver",
-                        max_reconnect_attempts=-1,
-                        reconnect_time_wait=RETRY_SECONDS,
-                        error_cb=_note_error,
-                    ),
+                self._client = await connect(
+                    settings.nats_url,
+                    "obm-receiver",
+                    settings.nats_token or settings.api_token,
+                    RETRY_SECONDS,
                     CONNECT_SECONDS,
                 )
                 return self._client
-            except (OSError, TimeoutError, nats.errors.Error) as error:
-                logger.warning(
-                    "NATS unreachable", extra={"url": self.settings.nats_url, "detail": repr(error)}
+            except NatsRefused as refused:
+                logger.error(
+                    "NATS refused the token",
+                    extra={"detail": f"{refused}: check RECEIVER_NATS_TOKEN or OBM_API_TOKEN"},
                 )
-                await asyncio.sleep(RETRY_SECONDS)
+            except NATS_ERRORS as error:
+                logger.warning("NATS unreachable", extra={"url": settings.nats_url, "detail": repr(error)})
+            await asyncio.sleep(RETRY_SECONDS)
 
     async def _retrying(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
         while True:
             try:
                 return await attempt()
-            except (OSError, TimeoutError, nats.errors.Error) as error:
+            except NATS_ERRORS as error:
                 logger.warning("NATS not ready", extra={"detail": repr(error)})
                 await asyncio.sleep(RETRY_SECONDS)
 
@@ -245,7 +249,3 @@ class NatsRuns:
                 await subscription.unsubscribe()
             if run.state != RunState.RECEIVING:
                 logger.info("NATS run ended", extra={"run_id": run.run_id, "state": run.state.value})
-
-
-async def _note_error(error: Exception) -> None:
-    logger.warning("NATS connection", extra={"detail": str(error) or type(error).__name__})

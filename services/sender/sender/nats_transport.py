@@ -40,10 +40,13 @@ from obm_shared.messages import (
 )
 from obm_shared.nats_stream import (
     CURRENT_RUN_KEY,
+    NATS_ERRORS,
     STREAM_NAME,
     WINDOW_HEADER,
+    NatsRefused,
     RunAnnouncement,
     Window,
+    connect,
     encode_announcement,
     message_id,
     run_bucket_config,
@@ -153,18 +156,18 @@ class NatsTransport:
     async def _open(self, handshake: Handshake) -> None:
         """Connect, make sure the stream and the run bucket exist, empty the stream of earlier runs, publish every
         partition's handshake, then announce the run with where each partition's stream starts."""
+        settings = self.settings
         try:
-            self._client = await asyncio.wait_for(
-                nats.connect(
-                    self.url,
-                    name="obm-sender",
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=RETRY_PAUSE_SECONDS,
-                    error_cb=_note_error,
-                ),
-                self.settings.connect_timeout_seconds,
+            self._client = await connect(
+                self.url,
+                "obm-sender",
+                settings.nats_token or settings.api_token,
+                RETRY_PAUSE_SECONDS,
+                settings.connect_timeout_seconds,
             )
-        except (OSError, TimeoutError, nats.errors.Error) as error:
+        except NatsRefused as refused:
+            raise TransportFailed(f"{refused}: check SENDER_NATS_TOKEN or OBM_API_TOKEN") from None
+        except NATS_ERRORS as error:
             raise TransportFailed(
                 f"NATS at {self.url}: cannot connect ({error or type(error).__name__})"
             ) from None
@@ -310,7 +313,3 @@ async def _ensure_stream(jetstream: JetStreamContext, config: StreamConfig) -> N
         await jetstream.add_stream(config)
     except BadRequestError:
         await jetstream.update_stream(config)
-
-
-async def _note_error(error: Exception) -> None:
-    logger.warning("NATS connection", extra={"detail": str(error) or type(error).__name__})

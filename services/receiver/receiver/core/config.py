@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from obm_shared.limits import MAX_FRAME_BYTES
@@ -75,6 +75,8 @@ class Settings(ServiceSettings):
     """Where runs come from: ``tcp``, a sender streaming to the ingest port; ``nats``, runs announced on NATS
     JetStream, of which this receiver books its ``partitions`` (the ingest port is then not opened)."""
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_token: SecretStr | None = None
+    """The NATS server's token; unset: ``OBM_API_TOKEN`` (what the scale profile's server requires)."""
     partitions: Annotated[frozenset[Annotated[int, Field(ge=0)]], NoDecode] = frozenset()
     """Comma-separated partitions of each NATS run this receiver books (e.g. ``0,2``); empty (the default): the
     partitions dealt to it among the live receivers, held through JetStream leases (``receiver.partition_leases``)."""

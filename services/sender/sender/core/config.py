@@ -41,6 +41,8 @@ class Settings(ServiceSettings):
     """How a replay reaches its receivers: ``tcp`` to the receiver's ingest port, ``nats`` through a NATS JetStream
     stream split into ``nats_partitions`` by instrument (each receiver consumes its share)."""
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_token: SecretStr | None = None
+    """The NATS server's token; unset: ``OBM_API_TOKEN`` (what the scale profile's server requires)."""
     nats_partitions: Annotated[int, Field(ge=1, le=1024)] = 4
     """Partitions a run is split into by instrument (``obm_shared.nats_stream.partition_of``)."""
     nats_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
