@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from receiver.core.config import Settings
+from receiver.event_lines import EventLine, encode_lines
 from receiver.run_output import RunOutput, make_room
 
 
@@ -16,17 +17,30 @@ def replica(output_dir: Path, receiver_id: str) -> Settings:
     return Settings(transport="nats", id=receiver_id, output_dir=output_dir, output_keep_runs=1)
 
 
-def test_two_replicas_finish_the_same_run_in_files_of_their_own(tmp_path: Path) -> None:
-    async def finish(settings: Settings) -> Path:
-        output = RunOutput(settings, "run1")
-        output.open()
-        await output.close(complete=True)
-        return output.path
+def line(instrument_id: int) -> EventLine:
+    return EventLine(1, 2, 3, instrument_id, f"I{instrument_id}", None, None, [], [], False, False, 0)
 
-    paths = [asyncio.run(finish(replica(tmp_path, name))) for name in ("receiver-a", "receiver-b")]
-    assert paths[0] != paths[1]
-    assert all(path.is_file() for path in paths), f"a replica's complete file is missing: {paths}"
-    assert [path.parent for path in paths] == [tmp_path / "receiver-a", tmp_path / "receiver-b"]
+
+def test_two_replicas_finish_the_same_run_in_files_of_their_own(tmp_path: Path) -> None:
+    """Both replicas have the run's file open at once, as scaled receivers booking their partitions do."""
+
+    async def both() -> list[RunOutput]:
+        outputs = [RunOutput(replica(tmp_path, name), "run1") for name in ("receiver-a", "receiver-b")]
+        for instrument_id, output in enumerate(outputs, start=1):
+            output.open()
+            assert output.log is not None
+            await output.log.put([line(instrument_id)])
+        errors = [await output.close(complete=True) for output in outputs]
+        assert errors == [None, None], f"a replica failed its run: {errors}"
+        return outputs
+
+    outputs = asyncio.run(both())
+    assert [output.path.parent for output in outputs] == [tmp_path / "receiver-a", tmp_path / "receiver-b"]
+    assert all(output.path.is_file() for output in outputs), "a replica's complete file is missing"
+    assert [output.path.read_bytes() for output in outputs] == [
+        encode_lines([line(1)]),
+        encode_lines([line(2)]),
+    ]
 
 
 def test_a_replica_prunes_only_its_own_runs(tmp_path: Path) -> None:
