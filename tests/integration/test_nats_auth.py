@@ -1,19 +1,21 @@
 """The NATS server of the scale profile takes only clients presenting the services' token (services/nats/nats.conf):
 without it nobody can announce a run or publish records for the receivers to book, and a sender given a wrong one
-fails its run saying so, without the token in its answers or its log."""
+fails its run saying so, and a receiver keeps trying and shows why, without the token in their answers or logs."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
+import httpx
 import nats
 import nats.errors
 import pytest
 
 from obm_shared.nats_stream import CURRENT_RUN_KEY, RUN_BUCKET, STREAM_NAME, subject
 from tests.integration.conftest import DEMO_FILE, Stack
-from tests.integration.nats_runs import nats_sender, sender_run_ended, start_on_nats
+from tests.integration.nats_runs import nats_receiver, nats_sender, sender_run_ended, start_on_nats
 from tests.nats_server import NATS_TOKEN, NatsServer
 
 pytestmark = pytest.mark.integration
@@ -82,3 +84,24 @@ def test_a_sender_with_a_wrong_token_fails_its_run_saying_so(
     log = (tmp_path / "sender.log").read_text()
     assert "refused" in log, "the refusal is not in the sender's log"
     assert WRONG_TOKEN not in log and WRONG_TOKEN not in str(sent), "the token was shown"
+
+
+def test_a_receiver_with_a_wrong_token_keeps_trying_and_shows_why(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    with nats_receiver(nats_server.url, "0", tmp_path, RECEIVER_NATS_TOKEN=WRONG_TOKEN) as receiver:
+        deadline = time.monotonic() + 20
+        status = httpx.get(f"{receiver.url}/status", timeout=5).json()
+        while not status["nats_problem"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = httpx.get(f"{receiver.url}/status", timeout=5).json()
+        problem = status["nats_problem"] or ""
+        assert "refused this client's token" in problem and "RECEIVER_NATS_TOKEN" in problem, status
+        log = (tmp_path / "receiver.log").read_text()
+        while log.count("NATS refused the token") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            log = (tmp_path / "receiver.log").read_text()
+    assert log.count("NATS refused the token") >= 2, (
+        "the receiver did not log the refusal, or gave up after one"
+    )
+    assert WRONG_TOKEN not in log and WRONG_TOKEN not in str(status), "the token was shown"

@@ -95,6 +95,11 @@ class Receiver:
         return self._nats.partitions if self._nats is not None else []
 
     @property
+    def nats_problem(self) -> str | None:
+        """Why NATS cannot be consumed now (unreachable, or the token refused); None when fine or over TCP."""
+        return self._nats.problem if self._nats is not None else None
+
+    @property
     def partition_lag(self) -> dict[str, int | None]:
         """Messages each of those partitions is behind the stream, by partition."""
         lag = self._nats.lag if self._nats is not None else None

@@ -77,6 +77,8 @@ class NatsRuns:
         """The partitions of the run announced last that this receiver books or booked."""
         self.lag: PartitionLag | None = None
         """How far behind the stream each of those partitions is."""
+        self.problem: str | None = None
+        """Why NATS cannot be consumed now (unreachable, or the token refused); None once connected."""
 
     @property
     def receiving(self) -> bool:
@@ -141,13 +143,13 @@ class NatsRuns:
                     RETRY_SECONDS,
                     CONNECT_SECONDS,
                 )
+                self.problem = None
                 return self._client
             except NatsRefused as refused:
-                logger.error(
-                    "NATS refused the token",
-                    extra={"detail": f"{refused}: check RECEIVER_NATS_TOKEN or OBM_API_TOKEN"},
-                )
+                self.problem = f"{refused}: check RECEIVER_NATS_TOKEN or OBM_API_TOKEN"
+                logger.error("NATS refused the token", extra={"detail": self.problem})
             except NATS_ERRORS as error:
+                self.problem = f"NATS at {settings.nats_url} unreachable ({error or type(error).__name__})"
                 logger.warning("NATS unreachable", extra={"url": settings.nats_url, "detail": repr(error)})
             await asyncio.sleep(RETRY_SECONDS)
 

@@ -137,6 +137,7 @@ async def status(receiver: Annotated[Receiver, Depends(get_receiver)]) -> JSONBy
             "receiver_id": receiver.settings.id,
             "partitions": receiver.partitions,
             "partition_lag": receiver.partition_lag,
+            "nats_problem": receiver.nats_problem,
             "instruments": receiver.run.market.instruments() if receiver.run else [],
             "run": current,
         }
