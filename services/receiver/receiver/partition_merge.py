@@ -175,8 +175,6 @@ def in_market_time(pieces: list[MboArray]) -> MboArray:
 
     Each record is keyed by the ``ts_recv`` of the first event end at or after it in its piece, so an event's
     records stay together; the keys run through a running maximum so each piece keeps its own order exactly."""
-    if not pieces:
-        return np.empty(0, dtype=MBO_DTYPE)
     keys = np.concatenate([_event_end_times(piece) for piece in pieces])
     return taken(joined(pieces), np.argsort(keys, kind="stable"))
 
